@@ -1,0 +1,112 @@
+//! One file per subcommand; each exposes `run(args, ctx) -> anyhow::Result<Outcome>` and
+//! orchestrates `stack/`, `flow/` and `diagnose/`. Commands never print: they record steps and
+//! findings through the [`Reporter`] and return an [`Outcome`].
+//!
+//! Dispatch is the one exhaustive `match` in [`run`]: adding a verb is one variant in `cli.rs`,
+//! one file here, one arm below.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, Command, ServeTarget};
+use crate::config::{Overrides, Settings, Vars};
+use crate::report::{Outcome, Reporter};
+
+pub mod clean;
+pub mod completions;
+pub mod doctor;
+pub mod inspect;
+pub mod logs;
+pub mod multicall;
+pub mod serve_authserver;
+pub mod serve_echo;
+pub mod status;
+pub mod token;
+pub mod up;
+pub mod verify;
+
+/// What every command gets: the resolved settings and the reporter.
+pub struct Context<'r> {
+    pub settings: Settings,
+    pub reporter: &'r Reporter,
+}
+
+impl<'r> Context<'r> {
+    /// Resolves settings from the global flags, the process environment and the `.env` file.
+    pub fn load(cli: &Cli, reporter: &'r Reporter) -> anyhow::Result<Context<'r>> {
+        let mcp_url = match &cli.command {
+            Command::Verify(a) => a.mcp_url.clone(),
+            Command::Doctor(a) => a.mcp_url.clone(),
+            Command::Inspect(a) => a.mcp_url.clone(),
+            _ => None,
+        };
+        let overrides = Overrides {
+            backend: cli.global.backend,
+            image: cli.global.image.clone(),
+            mcp_url,
+        };
+        let settings = load_settings(&cli.global.env_file, &cli.global.run_dir, &overrides)?;
+        for secret in [&settings.admin_api_key, &settings.session_secret]
+            .into_iter()
+            .flatten()
+        {
+            reporter.secret(secret);
+        }
+        Ok(Context { settings, reporter })
+    }
+}
+
+/// Reads the `.env` file and the process environment and resolves settings.
+pub fn load_settings(
+    env_file: &Path,
+    run_dir: &Path,
+    overrides: &Overrides,
+) -> anyhow::Result<Settings> {
+    let vars = Vars::load(env_file, std::env::vars())?;
+    let settings = Settings::resolve(vars, overrides, env_file, run_dir)
+        .with_context(|| format!("resolving settings from {}", env_file.display()))?;
+    Ok(settings)
+}
+
+/// Name of the command, as used in the JSON `command` member.
+pub fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Up(_) => "up",
+        Command::Verify(_) => "verify",
+        Command::Doctor(_) => "doctor",
+        Command::Clean(_) => "clean",
+        Command::Status(_) => "status",
+        Command::Logs(_) => "logs",
+        Command::Token(_) => "token",
+        Command::Inspect(_) => "inspect",
+        Command::Serve(s) => match s.server {
+            ServeTarget::Authserver(_) => "serve authserver",
+            ServeTarget::Echo(_) => "serve echo",
+        },
+        Command::Completions(_) => "completions",
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    if let Command::Completions(args) = &cli.command {
+        return completions::run(args, reporter);
+    }
+    let ctx = Context::load(cli, reporter)?;
+    match &cli.command {
+        Command::Up(args) => up::run(args, &ctx).await,
+        Command::Verify(args) => verify::run(args, &ctx).await,
+        Command::Doctor(args) => doctor::run(args, &ctx).await,
+        Command::Clean(args) => clean::run(args, &ctx).await,
+        Command::Status(args) => status::run(args, &ctx).await,
+        Command::Logs(args) => logs::run(args, &ctx).await,
+        Command::Token(args) => token::run(args, &ctx).await,
+        Command::Inspect(args) => inspect::run(args, &ctx).await,
+        Command::Serve(args) => match &args.server {
+            ServeTarget::Authserver(a) => serve_authserver::run(a, &ctx).await,
+            ServeTarget::Echo(a) => serve_echo::run(a, &ctx).await,
+        },
+        Command::Completions(_) => unreachable!("handled before settings are loaded"),
+    }
+}

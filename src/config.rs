@@ -1,0 +1,643 @@
+//! Settings: precedence, derived URLs, `.env` generation.
+//!
+//! Precedence is flag > process environment > `.env` file > built-in default (DESIGN §3). The
+//! `.env` file is read as key/value pairs and never loaded into the process environment, so what a
+//! child process sees is always explicit ([`Vars::child_env`]). Resolution is a pure function
+//! ([`Settings::resolve`]) of the flags, the environment and the file's pairs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::exit::ConfigError;
+
+/// Every variable authplane-dev reads, one constant each (the README table is checked against
+/// [`DOCUMENTED`]).
+pub mod var {
+    pub const SERVER_ISSUER: &str = "AUTHPLANE_SERVER_ISSUER";
+    pub const SERVER_ADDRESS: &str = "AUTHPLANE_SERVER_ADDRESS";
+    pub const ADMIN_ADDRESS: &str = "AUTHPLANE_ADMIN_ADDRESS";
+    pub const ADMIN_API_KEY: &str = "AUTHPLANE_ADMIN_API_KEY";
+    pub const SESSION_SECRET: &str = "AUTHPLANE_SESSION_SECRET";
+    pub const ISSUER: &str = "AUTHPLANE_ISSUER";
+    pub const BASE_URL: &str = "AUTHPLANE_BASE_URL";
+    pub const MCP_PATH: &str = "AUTHPLANE_MCP_PATH";
+    pub const PORT: &str = "PORT";
+    pub const SCOPES: &str = "AUTHPLANE_SCOPES";
+    pub const DEV_MODE: &str = "AUTHPLANE_DEV_MODE";
+    pub const DEV_ADMIN_URL: &str = "AUTHPLANE_DEV_ADMIN_URL";
+    pub const DEV_PUBLIC_URL: &str = "AUTHPLANE_DEV_PUBLIC_URL";
+    pub const DEV_SCOPE: &str = "AUTHPLANE_DEV_SCOPE";
+    pub const DEV_RESOURCE_SLUG: &str = "AUTHPLANE_DEV_RESOURCE_SLUG";
+    pub const DEV_RESOURCE_URI: &str = "AUTHPLANE_DEV_RESOURCE_URI";
+    pub const DEV_MCP_URL: &str = "AUTHPLANE_DEV_MCP_URL";
+    pub const DEV_AS: &str = "AUTHPLANE_DEV_AS";
+    pub const DEV_IMAGE: &str = "AUTHPLANE_DEV_IMAGE";
+    pub const DEV_CONTAINER: &str = "AUTHPLANE_DEV_CONTAINER";
+}
+
+/// The variables documented in the README configuration table, in table order.
+pub const DOCUMENTED: &[&str] = &[
+    var::SERVER_ISSUER,
+    var::SERVER_ADDRESS,
+    var::ADMIN_ADDRESS,
+    var::ADMIN_API_KEY,
+    var::SESSION_SECRET,
+    var::ISSUER,
+    var::BASE_URL,
+    var::MCP_PATH,
+    var::PORT,
+    var::SCOPES,
+    var::DEV_MODE,
+    var::DEV_ADMIN_URL,
+    var::DEV_PUBLIC_URL,
+    var::DEV_SCOPE,
+    var::DEV_RESOURCE_SLUG,
+    var::DEV_RESOURCE_URI,
+    var::DEV_MCP_URL,
+    var::DEV_AS,
+    var::DEV_IMAGE,
+    var::DEV_CONTAINER,
+];
+
+/// Built-in defaults.
+pub mod default {
+    pub const ISSUER: &str = "http://localhost:9000";
+    pub const SERVER_ADDRESS: &str = ":9000";
+    pub const ADMIN_ADDRESS: &str = ":9001";
+    pub const BASE_URL: &str = "http://localhost:8080";
+    pub const MCP_PATH: &str = "/mcp";
+    pub const PORT: u16 = 8080;
+    pub const SCOPES: &str = "mcp:echo";
+    pub const RESOURCE_SLUG: &str = "demo-mcp";
+    pub const IMAGE: &str = "authplane/authserver:latest";
+    pub const CONTAINER: &str = "authplane-dev-authserver";
+    pub const RUN_DIR: &str = ".run";
+}
+
+/// Where a value came from; shown by `doctor` so a user knows which file or variable to edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Flag,
+    Env,
+    DotEnv,
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Flag => "command-line flag",
+            Source::Env => "process environment",
+            Source::DotEnv => ".env file",
+            Source::Default => "built-in default",
+        })
+    }
+}
+
+/// The raw variables after precedence (flag > environment > `.env`), with where each came from.
+///
+/// Only variables that concern the stack are kept from the process environment (`AUTHPLANE_*`,
+/// `PORT`), so unrelated environment never leaks into child processes.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    values: BTreeMap<String, (String, Source)>,
+}
+
+impl Vars {
+    /// Reads the `.env` file at `path` (a missing file is an empty one) and merges it under the
+    /// given process environment.
+    pub fn load(
+        path: &Path,
+        process_env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Vars, ConfigError> {
+        let pairs = read_env_file(path)?;
+        Ok(Vars::from_parts(process_env, pairs))
+    }
+
+    /// Merges process environment over `.env` pairs; pure.
+    pub fn from_parts(
+        process_env: impl IntoIterator<Item = (String, String)>,
+        dotenv_pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Vars {
+        let mut values = BTreeMap::new();
+        for (k, v) in dotenv_pairs {
+            values.insert(k, (v, Source::DotEnv));
+        }
+        for (k, v) in process_env {
+            if is_stack_variable(&k) {
+                values.insert(k, (v, Source::Env));
+            }
+        }
+        Vars { values }
+    }
+
+    /// Overrides a variable from a command-line flag.
+    pub fn set_flag(&mut self, name: &str, value: impl Into<String>) {
+        self.values
+            .insert(name.to_owned(), (value.into(), Source::Flag));
+    }
+
+    /// The value of `name`, if set anywhere. An empty value counts as set (the real AS treats an
+    /// empty override as "set"), callers decide what empty means.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|(v, _)| v.as_str())
+    }
+
+    /// The value of `name` if set and not blank.
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Where `name` came from ([`Source::Default`] when unset).
+    pub fn source(&self, name: &str) -> Source {
+        self.values.get(name).map_or(Source::Default, |(_, s)| *s)
+    }
+
+    /// Every variable, for passing to a child process (`serve authserver`, `serve echo`, the
+    /// container) exactly as resolved here.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        self.values
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+fn is_stack_variable(name: &str) -> bool {
+    name.starts_with("AUTHPLANE_") || name == var::PORT
+}
+
+/// Reads `KEY=value` pairs from a `.env` file. A missing file yields no pairs; a malformed one is a
+/// configuration error naming the file and the problem.
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => {
+            return Err(ConfigError::EnvFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let mut pairs = Vec::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| ConfigError::EnvFile {
+            path: path.display().to_string(),
+            reason: describe_dotenv_error(&e),
+        })?;
+        pairs.push((k, v));
+    }
+    Ok(pairs)
+}
+
+fn describe_dotenv_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(line, index) => {
+            format!("line {line:?} cannot be parsed (at character {index})")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Which authorization-server backend to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Docker when the daemon answers and the image is present or pullable; embedded otherwise.
+    Auto,
+    /// The authserver image through the Docker Engine API.
+    Docker,
+    /// The AS built into this binary (`authplane-dev serve authserver`).
+    Embedded,
+}
+
+impl Backend {
+    fn parse(value: &str) -> Result<Backend, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "docker" => Ok(Backend::Docker),
+            "embedded" => Ok(Backend::Embedded),
+            _ => Err(ConfigError::InvalidValue {
+                name: var::DEV_AS.into(),
+                value: value.into(),
+                reason: "it must be auto, docker or embedded".into(),
+                fix: format!("set {}=auto (or docker / embedded)", var::DEV_AS),
+            }),
+        }
+    }
+}
+
+/// Values given on the command line, applied over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub backend: Option<Backend>,
+    pub image: Option<String>,
+    pub mcp_url: Option<String>,
+}
+
+/// The resolved configuration every command works from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What the AS announces and stamps into `iss` (`AUTHPLANE_SERVER_ISSUER`).
+    pub server_issuer: String,
+    /// AS public listener (`:9000` form: no host means loopback for embedded servers).
+    pub server_address: String,
+    /// AS admin listener.
+    pub admin_address: String,
+    pub admin_api_key: Option<String>,
+    pub session_secret: Option<String>,
+    /// Where the echo server's SDK discovers metadata (`AUTHPLANE_ISSUER`).
+    pub sdk_issuer: String,
+    pub base_url: String,
+    pub mcp_path: String,
+    /// The echo server's listening port (`PORT`).
+    pub port: u16,
+    /// Scopes the echo server requires (`AUTHPLANE_SCOPES`, space-separated).
+    pub scopes: Vec<String>,
+    /// Where the CLI calls the admin API.
+    pub admin_url: String,
+    /// Where the CLI reaches the AS's public endpoints.
+    pub public_url: String,
+    /// The scope the CLI registers and asks for.
+    pub scope: String,
+    pub resource_slug: String,
+    /// The resource URI the CLI registers and requests with `resource=`.
+    pub resource_uri: String,
+    /// The MCP URL the CLI dials.
+    pub mcp_url: String,
+    pub backend: Backend,
+    pub image: String,
+    pub container_name: String,
+    /// The `.env` file these settings were read from.
+    pub env_file: PathBuf,
+    /// The state directory (`.run/`): pid files, logs, client credentials, embedded AS data.
+    pub run_dir: PathBuf,
+    /// The raw variables, for child processes and for `doctor` to name sources.
+    pub vars: Vars,
+}
+
+impl Settings {
+    /// Resolves every setting from the merged variables and the command-line overrides; pure.
+    pub fn resolve(
+        mut vars: Vars,
+        overrides: &Overrides,
+        env_file: &Path,
+        run_dir: &Path,
+    ) -> Result<Settings, ConfigError> {
+        if let Some(backend) = overrides.backend {
+            let name = match backend {
+                Backend::Auto => "auto",
+                Backend::Docker => "docker",
+                Backend::Embedded => "embedded",
+            };
+            vars.set_flag(var::DEV_AS, name);
+        }
+        if let Some(image) = &overrides.image {
+            vars.set_flag(var::DEV_IMAGE, image.clone());
+        }
+        if let Some(url) = &overrides.mcp_url {
+            vars.set_flag(var::DEV_MCP_URL, url.clone());
+        }
+
+        let text = |name: &str, default: &str| -> String {
+            vars.non_empty(name).unwrap_or(default).to_owned()
+        };
+        let server_issuer = text(var::SERVER_ISSUER, default::ISSUER);
+        let server_address = text(var::SERVER_ADDRESS, default::SERVER_ADDRESS);
+        let admin_address = text(var::ADMIN_ADDRESS, default::ADMIN_ADDRESS);
+        let sdk_issuer = text(var::ISSUER, default::ISSUER);
+        let base_url = text(var::BASE_URL, default::BASE_URL);
+        let mcp_path = text(var::MCP_PATH, default::MCP_PATH);
+        let port = match vars.non_empty(var::PORT) {
+            None => default::PORT,
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| ConfigError::InvalidValue {
+                    name: var::PORT.into(),
+                    value: p.into(),
+                    reason: "it must be a TCP port number (1-65535)".into(),
+                    fix: format!("set {}=8080 or another free port", var::PORT),
+                })?,
+        };
+        let scopes: Vec<String> = text(var::SCOPES, default::SCOPES)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let admin_port = listen_port(var::ADMIN_ADDRESS, &admin_address)?;
+        listen_port(var::SERVER_ADDRESS, &server_address)?;
+        let admin_url = text(
+            var::DEV_ADMIN_URL,
+            &format!("http://localhost:{admin_port}"),
+        );
+        let public_url = text(var::DEV_PUBLIC_URL, &server_issuer);
+        let scope = vars
+            .non_empty(var::DEV_SCOPE)
+            .map(str::to_owned)
+            .or_else(|| scopes.first().cloned())
+            .unwrap_or_else(|| default::SCOPES.to_owned());
+        let resource_slug = text(var::DEV_RESOURCE_SLUG, default::RESOURCE_SLUG);
+        let audience = join_mcp_url(&base_url, &mcp_path);
+        let resource_uri = text(var::DEV_RESOURCE_URI, &audience);
+        let mcp_url = text(var::DEV_MCP_URL, &audience);
+        let backend = Backend::parse(vars.non_empty(var::DEV_AS).unwrap_or("auto"))?;
+        let image = text(var::DEV_IMAGE, default::IMAGE);
+        let container_name = text(var::DEV_CONTAINER, default::CONTAINER);
+
+        for (name, value) in [
+            (var::SERVER_ISSUER, &server_issuer),
+            (var::ISSUER, &sdk_issuer),
+            (var::BASE_URL, &base_url),
+            (var::DEV_ADMIN_URL, &admin_url),
+            (var::DEV_PUBLIC_URL, &public_url),
+            (var::DEV_RESOURCE_URI, &resource_uri),
+            (var::DEV_MCP_URL, &mcp_url),
+        ] {
+            check_http_url(name, value)?;
+        }
+
+        Ok(Settings {
+            admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),
+            session_secret: vars.non_empty(var::SESSION_SECRET).map(str::to_owned),
+            server_issuer,
+            server_address,
+            admin_address,
+            sdk_issuer,
+            base_url,
+            mcp_path,
+            port,
+            scopes,
+            admin_url,
+            public_url,
+            scope,
+            resource_slug,
+            resource_uri,
+            mcp_url,
+            backend,
+            image,
+            container_name,
+            env_file: env_file.to_owned(),
+            run_dir: run_dir.to_owned(),
+            vars,
+        })
+    }
+
+    /// The audience the echo server expects: base URL + MCP path, joined with exactly one slash
+    /// (the SDKs' rule; a trailing slash on the path is kept).
+    pub fn audience(&self) -> String {
+        join_mcp_url(&self.base_url, &self.mcp_path)
+    }
+
+    /// The port of the AS public listener.
+    pub fn server_port(&self) -> u16 {
+        listen_port(var::SERVER_ADDRESS, &self.server_address).unwrap_or(9000)
+    }
+
+    /// The port of the AS admin listener.
+    pub fn admin_port(&self) -> u16 {
+        listen_port(var::ADMIN_ADDRESS, &self.admin_address).unwrap_or(9001)
+    }
+}
+
+/// `base_url` + `mcp_path` with exactly one slash at the join, as the Authplane SDKs build the
+/// resource identifier.
+pub fn join_mcp_url(base_url: &str, mcp_path: &str) -> String {
+    format!(
+        "{}/{}",
+        base_url.trim_end_matches('/'),
+        mcp_path.trim_start_matches('/')
+    )
+}
+
+/// The port of a listener address in the real AS's forms: `:9000`, `host:9000`, `[::1]:9000`.
+pub fn listen_port(name: &str, address: &str) -> Result<u16, ConfigError> {
+    let port = address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok());
+    port.ok_or_else(|| ConfigError::InvalidValue {
+        name: name.into(),
+        value: address.into(),
+        reason: "a listen address is HOST:PORT or :PORT".into(),
+        fix: format!("set {name}=:9000 (any free port)"),
+    })
+}
+
+/// The socket address an embedded server binds for a listener address: no host (`:9000`) means
+/// loopback — our servers never listen beyond this machine unless told to.
+pub fn bind_address(name: &str, address: &str) -> Result<String, ConfigError> {
+    let port = listen_port(name, address)?;
+    let host = address.rsplit_once(':').map_or("", |(h, _)| h);
+    Ok(if host.is_empty() {
+        format!("127.0.0.1:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+fn check_http_url(name: &str, value: &str) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(value).map_err(|e| ConfigError::InvalidValue {
+        name: name.into(),
+        value: value.into(),
+        reason: format!("it is not an absolute URL ({e})"),
+        fix: format!("set {name} to an absolute http(s) URL such as http://localhost:9000"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ConfigError::InvalidValue {
+            name: name.into(),
+            value: value.into(),
+            reason: "it must be an http or https URL with a host".into(),
+            fix: format!("set {name} to an absolute http(s) URL such as http://localhost:9000"),
+        });
+    }
+    Ok(())
+}
+
+/// Generates a random secret of `len` URL-safe characters.
+pub fn generate_secret(len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Writes a first `.env` (mode 0600) with fresh secrets and the default layout, unless one
+/// exists. Returns true when a file was written. Never overwrites.
+pub fn write_initial_env_file(path: &Path) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let body = format!(
+        "# Written by authplane-dev on first run. Edit freely; authplane-dev never overwrites it.\n\
+         # The same variable names as the real authserver and the Authplane SDKs.\n\
+         {admin_key}={key}\n\
+         {session}={secret}\n\
+         {server_issuer}={issuer}\n\
+         {issuer_var}={issuer}\n\
+         {base_url}={base}\n\
+         {scopes}={scope}\n",
+        admin_key = var::ADMIN_API_KEY,
+        key = generate_secret(40),
+        session = var::SESSION_SECRET,
+        secret = generate_secret(40),
+        server_issuer = var::SERVER_ISSUER,
+        issuer_var = var::ISSUER,
+        issuer = default::ISSUER,
+        base_url = var::BASE_URL,
+        base = default::BASE_URL,
+        scopes = var::SCOPES,
+        scope = default::SCOPES,
+    );
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match file {
+        Ok(mut f) => {
+            f.write_all(body.as_bytes())?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn resolve(env: &[(&str, &str)], dotenv: &[(&str, &str)], o: &Overrides) -> Settings {
+        let vars = Vars::from_parts(pairs(env), pairs(dotenv));
+        Settings::resolve(vars, o, Path::new(".env"), Path::new(".run")).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_the_design_table() {
+        let s = resolve(&[], &[], &Overrides::default());
+        assert_eq!(s.server_issuer, "http://localhost:9000");
+        assert_eq!(s.sdk_issuer, "http://localhost:9000");
+        assert_eq!(s.admin_url, "http://localhost:9001");
+        assert_eq!(s.public_url, "http://localhost:9000");
+        assert_eq!(s.audience(), "http://localhost:8080/mcp");
+        assert_eq!(s.resource_uri, "http://localhost:8080/mcp");
+        assert_eq!(s.mcp_url, "http://localhost:8080/mcp");
+        assert_eq!(s.scope, "mcp:echo");
+        assert_eq!(s.resource_slug, "demo-mcp");
+        assert_eq!(s.backend, Backend::Auto);
+        assert_eq!(s.port, 8080);
+    }
+
+    #[test]
+    fn flag_beats_env_beats_dotenv() {
+        let s = resolve(
+            &[
+                ("AUTHPLANE_DEV_AS", "docker"),
+                ("AUTHPLANE_ISSUER", "http://env:1"),
+            ],
+            &[
+                ("AUTHPLANE_DEV_AS", "auto"),
+                ("AUTHPLANE_ISSUER", "http://file:1"),
+            ],
+            &Overrides {
+                backend: Some(Backend::Embedded),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(s.backend, Backend::Embedded);
+        assert_eq!(s.vars.source(var::DEV_AS), Source::Flag);
+        assert_eq!(s.sdk_issuer, "http://env:1");
+        assert_eq!(s.vars.source(var::ISSUER), Source::Env);
+    }
+
+    #[test]
+    fn admin_url_follows_the_admin_port_and_scope_follows_scopes() {
+        let s = resolve(
+            &[],
+            &[
+                ("AUTHPLANE_ADMIN_ADDRESS", ":19001"),
+                ("AUTHPLANE_SCOPES", "a:b c:d"),
+            ],
+            &Overrides::default(),
+        );
+        assert_eq!(s.admin_url, "http://localhost:19001");
+        assert_eq!(s.scope, "a:b");
+    }
+
+    #[test]
+    fn unrelated_process_environment_is_not_kept() {
+        let v = Vars::from_parts(pairs(&[("HOME", "/root"), ("PORT", "1")]), Vec::new());
+        assert!(v.get("HOME").is_none());
+        assert_eq!(v.get("PORT"), Some("1"));
+    }
+
+    #[test]
+    fn bad_values_are_configuration_errors() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("AUTHPLANE_DEV_AS", "podman"),
+            ("AUTHPLANE_ISSUER", "localhost:9000"),
+            ("AUTHPLANE_ADMIN_ADDRESS", "9001"),
+        ] {
+            let vars = Vars::from_parts(pairs(&[(name, value)]), Vec::new());
+            let err = Settings::resolve(
+                vars,
+                &Overrides::default(),
+                Path::new(".env"),
+                Path::new(".run"),
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn join_keeps_a_trailing_slash_on_the_path() {
+        assert_eq!(join_mcp_url("http://h:1/", "/mcp"), "http://h:1/mcp");
+        assert_eq!(join_mcp_url("http://h:1", "mcp/"), "http://h:1/mcp/");
+    }
+
+    #[test]
+    fn bind_address_defaults_to_loopback() {
+        assert_eq!(bind_address("X", ":9000").unwrap(), "127.0.0.1:9000");
+        assert_eq!(bind_address("X", "0.0.0.0:9000").unwrap(), "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn env_file_is_written_once_with_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        assert!(write_initial_env_file(&path).unwrap());
+        let first = std::fs::read_to_string(&path).unwrap();
+        assert!(!write_initial_env_file(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let read = read_env_file(&path).unwrap();
+        assert!(
+            read.iter()
+                .any(|(k, v)| k == var::ADMIN_API_KEY && v.len() == 40)
+        );
+    }
+
+    #[test]
+    fn malformed_env_file_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "GOOD=1\nthis line is not valid\n").unwrap();
+        let err = read_env_file(&path).unwrap_err().to_string();
+        assert!(err.contains(".env"), "{err}");
+    }
+}

@@ -1,0 +1,28 @@
+//! authplane-dev: run, verify and diagnose a local Authplane + MCP stack.
+//!
+//! The crate is a library with a thin binary (`src/main.rs`). Its top-level modules:
+//!
+//! - [`cli`] — the clap definitions of every subcommand and flag, nothing else.
+//! - [`config`] — resolves settings (flag > process environment > `.env` > default) and writes
+//!   the first `.env`.
+//! - [`report`] — the single output layer: steps and findings rendered as human text or one JSON
+//!   object, secrets redacted, spinners only on a terminal.
+//! - [`exit`] — the exit-code enum and the typed errors that map onto it.
+//! - [`stack`] — the lifecycle of background components: child processes and pid files, the Docker
+//!   container (the only module that speaks bollard), port checks.
+//! - [`authserver`] — the embedded authorization server, wire-compatible with authserver 0.2.2.
+//! - [`echo`] — the embedded echo MCP server, protected by the official authplane-sdk verifier.
+//! - [`flow`] — the client side of the flow: admin API, token endpoint, MCP (both eras), JWT decoding.
+//! - [`diagnose`] — the byte-for-byte rules; turns observations into findings.
+//! - [`commands`] — one file per subcommand, orchestrating the modules above.
+
+pub mod authserver;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diagnose;
+pub mod echo;
+pub mod exit;
+pub mod flow;
+pub mod report;
+pub mod stack;
