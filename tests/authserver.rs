@@ -312,8 +312,10 @@ async fn health_endpoints_and_go_style_routing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
-    assert!(header(r.headers(), "allow").contains("GET"));
+    assert_eq!(header(r.headers(), "allow"), "GET, HEAD");
+    assert!(header(r.headers(), "content-type").starts_with("text/plain"));
     assert_eq!(header(r.headers(), "x-frame-options"), "DENY");
+    assert_eq!(r.text().await.unwrap(), "Method Not Allowed\n");
 }
 
 // ---------------------------------------------------------------------------------------------

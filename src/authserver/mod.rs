@@ -205,7 +205,7 @@ async fn listen(addr: &str, which: &str, variable: &str) -> anyhow::Result<TcpLi
 
 /// The public listener's routes (§2).
 fn public_router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(wellknown::metadata),
@@ -220,8 +220,21 @@ fn public_router(state: AppState) -> Router {
         .route("/ready", get(wellknown::ready))
         .route("/oauth/token", post(oauth::token))
         .fallback(|| async { problem::not_found() })
-        .layer(middleware::from_fn_with_state(state.clone(), public_guard))
-        .with_state(state)
+        .with_state(state.clone());
+    wrap(routes, middleware::from_fn_with_state(state, public_guard))
+}
+
+/// Puts `layer` around the whole router rather than around each route, so it sees the final
+/// response (axum adds `Allow` to a 405 outside per-route layers).
+pub fn wrap<L>(routes: Router, layer: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service:
+        tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<Request>>::Response: axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
+{
+    Router::new().fallback_service(routes).layer(layer)
 }
 
 /// Rate limit, then the common response treatment.
@@ -248,7 +261,19 @@ pub fn finish_response(state: &Shared, mut response: Response) -> Response {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
+        // The router may already have declared the empty body's length.
+        response.headers_mut().remove(header::CONTENT_LENGTH);
         *response.body_mut() = Body::from(body);
+        // Go writes `Allow: GET, HEAD`; axum joins without the space.
+        let spaced = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>().join(", "))
+            .and_then(|v| HeaderValue::from_str(&v).ok());
+        if let Some(allow) = spaced {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
     }
     let headers = response.headers_mut();
     headers.insert(
