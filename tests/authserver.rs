@@ -780,6 +780,15 @@ async fn token_rows_6_and_7_resource_and_scope() {
     )
     .await;
     assert_oauth_error(st, &h, &b, (400, "invalid_scope", &empty));
+
+    // Each request is logged with its outcome, never with credentials.
+    let log =
+        s.wait_for_log("POST /oauth/token → 400 invalid_target: the requested resource target");
+    assert!(log.contains("admin POST /admin/clients → 201"), "{log}");
+    assert!(
+        !log.contains(&secret) && !log.contains(&esecret),
+        "secrets stay out of the log"
+    );
 }
 
 #[tokio::test]

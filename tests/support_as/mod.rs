@@ -139,6 +139,22 @@ impl AuthServer {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Waits (up to 10 s) until the server's output contains `needle`; returns the output.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server output never contained {needle:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status (graceful shutdown).
     pub fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running child");

@@ -59,14 +59,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Authenticates `/admin/*` requests, then applies the common response treatment.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let seen = super::Seen::of(&request, "admin");
     let path = request.uri().path();
     if (path == "/admin" || path.starts_with("/admin/"))
         && let Err(description) = authenticate(&state, request.headers())
     {
-        return super::finish_response(&state, problem::admin_unauthorized(description));
+        return super::finish_response(&state, &seen, problem::admin_unauthorized(description));
     }
     let response = next.run(request).await;
-    super::finish_response(&state, response)
+    super::finish_response(&state, &seen, response)
 }
 
 /// Checks the Bearer key; the error is the 401's `error_description`.
