@@ -1722,3 +1722,30 @@ async fn admin_rotate_secret_and_missing_ids() {
         assert_admin_error(st, &b, 404, detail);
     }
 }
+
+#[test]
+fn an_unreadable_state_file_is_an_environment_error() {
+    let dir = tmp();
+    let state = dir.path().join("authserver-state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.json"), "{not json").unwrap();
+    let out = support_as::command(
+        dir.path(),
+        &[
+            (
+                "AUTHPLANE_SERVER_ADDRESS",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "AUTHPLANE_ADMIN_ADDRESS",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("state.json"), "{stderr}");
+    assert!(stderr.contains("--state-dir"), "{stderr}");
+}
