@@ -24,6 +24,7 @@ use authplane_sdk::{AuthplaneClient, AuthplaneError, FetchSettings};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -237,7 +238,13 @@ impl EchoServer {
     ) -> std::io::Result<()> {
         let cancel = self.cancel.clone();
         let stopped = cancel.clone();
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        // rmcp writes an SSE answer as several small frames; without TCP_NODELAY, Nagle's
+        // algorithm holds the last one until the client's delayed ACK (~40 ms per request).
+        let listener = self.listener.tap_io(|tcp| {
+            // Only a latency optimisation: a socket that refuses it still works.
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
             // Ends rmcp sessions and their long-lived SSE streams so graceful shutdown can finish.
             cancel.cancel();
