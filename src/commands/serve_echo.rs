@@ -49,6 +49,9 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
     if !ctx.reporter.json() {
         ctx.reporter.line(&summary);
     }
+    if let Some(warning) = port_mismatch(&ready.audience, ready.address.port()) {
+        ctx.reporter.note(&warning);
+    }
 
     let mut rejections = server.take_rejections();
     let serve = server.serve(shutdown_signal());
@@ -103,6 +106,21 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
         dev_mode,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)),
         allowed_hosts: args.allowed_host.clone(),
+    })
+}
+
+/// A warning when the audience names a loopback host on another port than the one bound: clients
+/// that dial the audience URL would not reach this server. Not an error (a proxy may sit between).
+fn port_mismatch(audience: &str, bound: u16) -> Option<String> {
+    let url = url::Url::parse(audience).ok()?;
+    let port = url.port_or_known_default()?;
+    (is_loopback_issuer(audience) && port != bound).then(|| {
+        format!(
+            "echo: warning: the audience {audience} names port {port} but the server listens on {bound}; \
+             set {}= and {}= to the same port unless a proxy forwards between them",
+            var::PORT,
+            var::BASE_URL
+        )
     })
 }
 
@@ -189,6 +207,13 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_audience_on_another_port_is_flagged() {
+        assert!(port_mismatch("http://localhost:8080/mcp", 8081).is_some());
+        assert!(port_mismatch("http://localhost:8080/mcp", 8080).is_none());
+        assert!(port_mismatch("https://mcp.example.com/mcp", 8080).is_none());
+    }
 
     #[test]
     fn dev_mode_values() {
