@@ -138,13 +138,13 @@ fn explain(err: StartError, config: &EchoConfig) -> anyhow::Error {
     match err {
         StartError::PortInUse { port, address } => EnvError::explained(
             format!("port {port} is already in use ({address})"),
-            "the echo server listens on PORT and something else holds it (an earlier `serve echo` or `up`?)",
+            "The echo server listens on PORT and something else holds it (an earlier `serve echo` or `up`?)",
             format!("stop that process (`authplane-dev clean`), or set {}= to a free port and update {} to match", var::PORT, var::BASE_URL),
         )
         .into(),
         StartError::Bind { address, source } => EnvError::explained(
             format!("cannot listen on {address}: {source}"),
-            "the operating system refused the socket",
+            "The operating system refused the socket",
             format!("set {}= to another port", var::PORT),
         )
         .into(),
@@ -169,13 +169,13 @@ fn explain(err: StartError, config: &EchoConfig) -> anyhow::Error {
         .into(),
         StartError::Unreachable { issuer, message } => EnvError::explained(
             format!("cannot reach the authorization server at {issuer}: {message}"),
-            format!("the echo server discovers {issuer}/.well-known/oauth-authorization-server at startup (from {}) and cannot verify tokens without it", var::ISSUER),
+            format!("The echo server discovers {issuer}/.well-known/oauth-authorization-server at startup (from {}) and cannot verify tokens without it", var::ISSUER),
             format!("start the AS (`authplane-dev up` or `authplane-dev serve authserver`) and check that {} points at it", var::ISSUER),
         )
         .into(),
         StartError::JwksUnavailable { issuer, message } => EnvError::explained(
             format!("the authorization server at {issuer} answered discovery but its signing keys (JWKS) could not be fetched: {message}"),
-            "the echo server needs the AS's public keys to verify tokens",
+            "The echo server needs the AS's public keys to verify tokens",
             "check the AS log (`authplane-dev logs authserver`) and that its jwks_uri is reachable from this machine",
         )
         .into(),
