@@ -375,6 +375,23 @@ fn startup_fails_as_an_environment_problem_when_the_as_is_down() {
 }
 
 #[test]
+fn dev_mode_can_be_switched_off_explicitly() {
+    let port = free_port();
+    let out = run_echo_expecting_failure(
+        &format!("http://localhost:{port}"),
+        &[("AUTHPLANE_DEV_MODE", "false")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("must use HTTPS"), "{stderr}");
+    let out =
+        run_echo_expecting_failure("http://localhost:1", &[("AUTHPLANE_DEV_MODE", "perhaps")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("AUTHPLANE_DEV_MODE"), "{stderr}");
+}
+
+#[test]
 fn a_taken_port_is_an_environment_problem_naming_the_port() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
@@ -458,4 +475,31 @@ async fn an_as_restart_with_a_new_key_is_followed_on_the_first_unknown_kid() {
         "the first unknown kid must trigger a JWKS refetch: {}",
         header(&resp, "www-authenticate")
     );
+    let refetched = std::time::Instant::now();
+    auth.stop();
+
+    // Gotcha G9: a second key change right away is not followed, because the SDK forces at most
+    // one JWKS refetch per 30 s. (`up` avoids this by restarting the echo server with the AS.)
+    let third_state = work.path().join("state-3");
+    let auth = AuthProcess::spawn(public_port, admin_port, &third_state, work.path());
+    let newest = mint_token(
+        &auth.admin_url,
+        &auth.admin_key,
+        &auth.public_url,
+        &echo.mcp_url,
+    )
+    .await;
+    let resp = mcp_post(&http, &echo.mcp_url, Some(&newest), &init)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    if refetched.elapsed() < std::time::Duration::from_secs(29) {
+        assert_eq!(status, 401, "a second unknown kid within 30 s is refused");
+        let challenge = header(&resp, "www-authenticate");
+        assert!(challenge.contains("not found in JWKS"), "{challenge}");
+    } else {
+        // The machine was slow enough for the rate limit to lapse; then the refetch happens.
+        assert_eq!(status, 200);
+    }
 }
