@@ -151,6 +151,18 @@ async fn the_seed_verify_sequence_and_both_protocol_eras_work_with_a_real_token(
     let message = rpc_message(&resp.text().await.unwrap());
     assert_eq!(tool_text(&message), "stateless hello", "{message}");
 
+    // server/discover replaces initialize in that era and names the server too.
+    let discover = json!({"jsonrpc":"2.0","id":8,"method":"server/discover","params":{"_meta": stateless_meta()}});
+    let resp = mcp_post(&http, &echo.mcp_url, Some(&token), &discover)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("demo-server"), "{body}");
+
     // 4. Accept must list both types (rmcp's rule, after authentication).
     let resp = http
         .post(&echo.mcp_url)
