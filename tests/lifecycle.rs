@@ -29,7 +29,12 @@ fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
 
 fn up(stack: &Stack) -> Value {
     let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
-    assert_eq!(code, 0, "up failed: {doc:#}\nlogs: {:#}", stack.json(&["logs"]).1);
+    assert_eq!(
+        code,
+        0,
+        "up failed: {doc:#}\nlogs: {:#}",
+        stack.json(&["logs"]).1
+    );
     assert_eq!(doc["ok"], true);
     doc
 }
@@ -92,7 +97,11 @@ fn a_killed_echo_server_shows_as_down_and_up_recovers_it() {
     let (_, status) = stack.json(&["status"]);
     assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
     assert_ne!(stack.pid("echo"), Some(echo_pid));
-    assert_eq!(stack.pid("authserver"), Some(as_pid), "the AS was left alone");
+    assert_eq!(
+        stack.pid("authserver"),
+        Some(as_pid),
+        "the AS was left alone"
+    );
 }
 
 #[test]
@@ -106,7 +115,10 @@ fn a_garbage_pid_file_is_reported_stale_and_replaced() {
     assert_eq!(component(&status, "echo")["state"], "stale", "{status:#}");
 
     let doc = up(&stack);
-    let summary = step(&doc, "echo MCP server")["summary"].as_str().unwrap().to_owned();
+    let summary = step(&doc, "echo MCP server")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(summary.contains("stale pid file"), "{summary}");
     assert!(stack.pid("echo").is_some_and(alive));
 }
@@ -128,9 +140,17 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     for port in [p.public, p.admin, p.echo] {
         assert!(!listening(port), "port {port} still accepts connections");
     }
-    assert_eq!(std::fs::read_to_string(stack.path(".env")).unwrap(), env_before);
+    assert_eq!(
+        std::fs::read_to_string(stack.path(".env")).unwrap(),
+        env_before
+    );
     assert!(stack.path(".run/credentials.json").exists());
-    for gone in [".run/authserver.pid", ".run/echo.pid", ".run/authserver.log", ".run/echo.log"] {
+    for gone in [
+        ".run/authserver.pid",
+        ".run/echo.pid",
+        ".run/authserver.log",
+        ".run/echo.log",
+    ] {
         assert!(!stack.path(gone).exists(), "{gone} was kept");
     }
     let (_, status) = stack.json(&["status"]);
@@ -151,7 +171,10 @@ fn a_held_port_is_port_in_use_naming_the_port_and_its_holder() {
     let finding = &doc["findings"][0];
     assert_eq!(finding["code"], "port_in_use", "{doc:#}");
     let message = finding["message"].as_str().unwrap();
-    assert!(message.contains(&stack.ports.public.to_string()), "{message}");
+    assert!(
+        message.contains(&stack.ports.public.to_string()),
+        "{message}"
+    );
     assert!(
         message.contains(&format!("pid {}", std::process::id())),
         "{message}"
@@ -186,7 +209,12 @@ fn up_writes_a_private_env_file_when_there_is_none() {
     );
     // The second run uses the file and never rewrites it.
     let again = up(&stack);
-    assert!(step(&again, "configuration")["summary"].as_str().unwrap().contains("using"));
+    assert!(
+        step(&again, "configuration")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("using")
+    );
     assert_eq!(std::fs::read_to_string(&env).unwrap(), text);
 }
 

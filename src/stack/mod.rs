@@ -442,9 +442,11 @@ fn unready_finding(
         )
     } else {
         format!(
-            "readiness means GET {probe} answers 200; last lines of {}:\n{}",
+            "readiness means GET {probe} answers 200; last lines of {}:{}",
             log.display(),
-            tail.join("\n")
+            tail.iter()
+                .map(|l| format!("\n      | {l}"))
+                .collect::<String>()
         )
     };
     let fix = match running_pid {

@@ -42,7 +42,10 @@ impl Ports {
             ("AUTHPLANE_ADMIN_API_KEY", random(40)),
             ("AUTHPLANE_SESSION_SECRET", random(40)),
             ("AUTHPLANE_ISSUER", format!("http://localhost:{p}")),
-            ("AUTHPLANE_BASE_URL", format!("http://localhost:{}", self.echo)),
+            (
+                "AUTHPLANE_BASE_URL",
+                format!("http://localhost:{}", self.echo),
+            ),
             ("PORT", self.echo.to_string()),
             ("AUTHPLANE_DEV_AS", "embedded".to_owned()),
         ]
