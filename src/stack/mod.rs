@@ -444,9 +444,11 @@ fn unready_finding(
         format!(
             "readiness means GET {probe} answers 200; last lines of {}:{}",
             log.display(),
-            tail.iter()
-                .map(|l| format!("\n      | {l}"))
-                .collect::<String>()
+            tail.iter().fold(String::new(), |mut acc, l| {
+                acc.push_str("\n      | ");
+                acc.push_str(l);
+                acc
+            })
         )
     };
     let fix = match running_pid {
