@@ -33,7 +33,7 @@ impl Ports {
     }
 
     /// The stack variables for these ports (embedded backend, fresh secrets).
-    pub fn vars(&self) -> Vec<(String, String)> {
+    pub fn vars(self) -> Vec<(String, String)> {
         let p = self.public;
         [
             ("AUTHPLANE_SERVER_ISSUER", format!("http://localhost:{p}")),
@@ -56,16 +56,7 @@ impl Ports {
 }
 
 fn random(len: usize) -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    while out.len() < len {
-        let mut h = RandomState::new().build_hasher();
-        h.write_usize(out.len());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out.truncate(len);
-    out
+    authplane_dev::config::generate_secret(len)
 }
 
 /// A stack directory; dropping it cleans up.
@@ -86,8 +77,13 @@ impl Stack {
             .ports
             .vars()
             .into_iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect();
+            .fold(String::new(), |mut acc, (k, v)| {
+                acc.push_str(&k);
+                acc.push('=');
+                acc.push_str(&v);
+                acc.push('\n');
+                acc
+            });
         std::fs::write(stack.path(".env"), body).unwrap();
         stack
     }
@@ -159,7 +155,7 @@ impl Drop for Stack {
         for pid in pids {
             if alive(pid) {
                 let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
