@@ -129,6 +129,10 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     up(&stack);
     let pids = [stack.pid("authserver").unwrap(), stack.pid("echo").unwrap()];
     std::fs::write(stack.path(".run/credentials.json"), "{}").unwrap();
+    assert!(
+        stack.path(".run/authserver").is_dir(),
+        "the AS keeps its state there"
+    );
     let env_before = std::fs::read_to_string(stack.path(".env")).unwrap();
 
     let (code, doc) = stack.json(&["clean"]);
@@ -145,6 +149,10 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
         env_before
     );
     assert!(stack.path(".run/credentials.json").exists());
+    assert!(
+        stack.path(".run/authserver").is_dir(),
+        "AS state was removed"
+    );
     for gone in [
         ".run/authserver.pid",
         ".run/echo.pid",
@@ -245,4 +253,55 @@ fn logs_show_each_component_and_follow_refuses_json() {
     assert!(!text.contains("=== authserver ==="), "{text}");
     let (code, _) = stack.json(&["logs", "-f"]);
     assert_eq!(code, 2);
+}
+
+#[test]
+fn restarting_the_authorization_server_restarts_the_echo_server() {
+    let stack = Stack::new();
+    up(&stack);
+    let as_pid = stack.pid("authserver").unwrap();
+    let echo_pid = stack.pid("echo").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(as_pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !alive(as_pid)));
+
+    let doc = up(&stack);
+    let restart = step(&doc, "restart echo MCP server");
+    assert_eq!(restart["status"], "pass", "{doc:#}");
+    assert!(!alive(echo_pid), "the old echo server still runs");
+    let new_echo = stack.pid("echo").unwrap();
+    assert_ne!(new_echo, echo_pid);
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
+}
+
+#[test]
+fn a_pid_file_naming_another_program_is_never_signalled() {
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    // This test process is alive but is not `serve authserver`: a reused pid.
+    std::fs::write(
+        stack.path(".run/authserver.pid"),
+        format!(
+            "{}\nstart_time=\ncomponent=authserver\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0);
+    let c = component(&status, "authserver");
+    assert_eq!(c["state"], "stale", "{status:#}");
+    assert!(
+        c["reason"].as_str().unwrap().contains("another program"),
+        "{status:#}"
+    );
+
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!stack.path(".run/authserver.pid").exists());
+    // Still here: clean did not signal us.
 }
