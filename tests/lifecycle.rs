@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::{Stack, alive, listening, mode, wait_until};
+use support_stack::{KillOnDrop, Stack, alive, listening, mode, wait_until};
 
 fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["components"]
@@ -304,4 +304,61 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     assert_eq!(code, 0, "{doc:#}");
     assert!(!stack.path(".run/authserver.pid").exists());
     // Still here: clean did not signal us.
+}
+
+#[test]
+fn logs_follow_prints_appended_lines_until_interrupted() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    let log = stack.path(".run/echo.log");
+    std::fs::write(&log, "before\n").unwrap();
+    let mut guard = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"))
+            .current_dir(stack.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["logs", "echo", "-f"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The guard kills the follower even if an assertion below fails.
+    let child = &mut guard.0;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |want: &str| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line {want:?}"));
+        if line == want {
+            break;
+        }
+    };
+    next("before");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"after\n")
+        .unwrap();
+    next("after");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut exited = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        exited = child.try_wait().unwrap();
+        exited.is_some()
+    }));
+    assert_eq!(exited.unwrap().code(), Some(0));
 }
