@@ -362,3 +362,44 @@ fn logs_follow_prints_appended_lines_until_interrupted() {
     }));
     assert_eq!(exited.unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_server_that_exits_at_startup_is_as_unreachable_with_its_log() {
+    let stack = Stack::new();
+    // A well-known weak secret on a non-localhost issuer: the AS refuses to start.
+    let env = std::fs::read_to_string(stack.path(".env")).unwrap();
+    let p = stack.ports.public;
+    let env: String = env
+        .lines()
+        .map(|l| {
+            if l.starts_with("AUTHPLANE_SESSION_SECRET=") {
+                "AUTHPLANE_SESSION_SECRET=changeme".to_owned()
+            } else if l.starts_with("AUTHPLANE_SERVER_ISSUER=") {
+                format!("AUTHPLANE_SERVER_ISSUER=http://example.com:{p}\nAUTHPLANE_DEV_PUBLIC_URL=http://localhost:{p}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(stack.path(".env"), env).unwrap();
+
+    let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let finding = &doc["findings"][0];
+    assert_eq!(finding["code"], "as_unreachable", "{doc:#}");
+    assert!(
+        finding["message"].as_str().unwrap().contains("exited"),
+        "{doc:#}"
+    );
+    let why = finding["why"].as_str().unwrap();
+    assert!(
+        why.contains("authserver.log") && why.contains("| "),
+        "{why}"
+    );
+    assert_eq!(step(&doc, "echo MCP server")["status"], "skip");
+    assert!(
+        stack.pid("authserver").is_none(),
+        "a failed start leaves no pid file"
+    );
+}
