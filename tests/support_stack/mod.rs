@@ -153,7 +153,10 @@ impl Drop for Stack {
             .collect();
         let _ = self.run(&["clean"]);
         for pid in pids {
-            if alive(pid) {
+            // Only a process that is still one of our servers: never a recycled pid.
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("serve"));
+            if alive(pid) && ours {
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
                     nix::sys::signal::Signal::SIGKILL,
