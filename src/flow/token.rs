@@ -1,0 +1,109 @@
+//! The AS's public endpoints a client uses: RFC 8414 discovery and the token endpoint
+//! (client_credentials with HTTP Basic, authserver 0.2.2 §2.1, §2.4, §2.5).
+
+use serde::{Deserialize, Serialize};
+
+use crate::flow::{Exchange, FlowError, Response, send};
+
+/// The parts of the AS metadata document the flow uses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Metadata {
+    pub issuer: String,
+    #[serde(default)]
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub token_endpoint: String,
+    #[serde(default)]
+    pub grant_types_supported: Vec<String>,
+    #[serde(default)]
+    pub scopes_supported: Vec<String>,
+}
+
+/// `GET <public_url>/.well-known/oauth-authorization-server`.
+pub async fn discover(http: &reqwest::Client, public_url: &str) -> Result<Metadata, FlowError> {
+    let url = format!(
+        "{}/.well-known/oauth-authorization-server",
+        public_url.trim_end_matches('/')
+    );
+    let response = send(http.get(&url), Exchange::new("GET", &url)).await?;
+    if response.status != 200 {
+        return Err(FlowError::status(response));
+    }
+    parse(response)
+}
+
+/// A successful token response.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: String,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// What to ask the token endpoint for.
+#[derive(Debug, Clone)]
+pub struct TokenRequest<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    /// Space-separated; `None` sends no `scope`.
+    pub scope: Option<&'a str>,
+    /// The `resource` indicator (must equal a registered resource URI byte for byte).
+    pub resource: Option<&'a str>,
+}
+
+/// `POST <public_url>/oauth/token` with `grant_type=client_credentials`, HTTP Basic client
+/// authentication, `scope` and `resource`. An OAuth error comes back as [`FlowError::Status`]
+/// with `code` = `error` and `message` = `error_description`, verbatim.
+pub async fn mint(
+    http: &reqwest::Client,
+    public_url: &str,
+    request: &TokenRequest<'_>,
+) -> Result<TokenResponse, FlowError> {
+    let url = format!("{}/oauth/token", public_url.trim_end_matches('/'));
+    let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = request.scope {
+        form.push(("scope", scope));
+    }
+    if let Some(resource) = request.resource {
+        form.push(("resource", resource));
+    }
+    let shown_body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let exchange = Exchange::new("POST", &url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header(
+            "Authorization",
+            &format!("Basic base64({}:<client secret>)", request.client_id),
+        )
+        .body(shown_body);
+    let builder = http
+        .post(&url)
+        .basic_auth(request.client_id, Some(request.client_secret))
+        .form(&form);
+    let response = send(builder, exchange).await?;
+    if response.status != 200 {
+        return Err(FlowError::status(response));
+    }
+    let token: TokenResponse = parse(response.clone())?;
+    if token.access_token.is_empty() {
+        return Err(FlowError::malformed(response, "access_token is empty"));
+    }
+    Ok(token)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FlowError> {
+    match serde_json::from_str::<T>(&response.body) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let reason = format!("not the documented JSON shape ({e})");
+            Err(FlowError::malformed(response, reason))
+        }
+    }
+}
