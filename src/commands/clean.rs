@@ -1,11 +1,157 @@
-//! `clean` (being built).
+//! `clean`: stop every component this tool started (found through its pid file), remove the pid
+//! and log files, and keep the `.env` and the authorization server's data (`<run_dir>/authserver`,
+//! client credentials). `--all` also removes the whole state directory and the `.env` file.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
 
 use crate::cli::CleanArgs;
 use crate::commands::Context;
-use crate::report::Outcome;
+use crate::exit::EnvError;
+use crate::report::{Outcome, Run};
+use crate::stack::{self, process};
 
 /// Runs the command.
-#[allow(clippy::unused_async)] // placeholder until the command is built
-pub async fn run(_args: &CleanArgs, _ctx: &Context<'_>) -> anyhow::Result<Outcome> {
-    anyhow::bail!("clean is not implemented yet")
+#[allow(clippy::unused_async)] // every command's `run` has the same async shape
+pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    let settings = &ctx.settings;
+    let run_dir = &settings.run_dir;
+    let mut run = ctx.reporter.run("clean");
+    let mut stopped = Vec::new();
+
+    for component in stack::COMPONENTS {
+        let timer = run.start(&format!("stop {}", process::title(component)));
+        match process::inspect(run_dir, component) {
+            process::PidState::Running(pid) => match process::stop(run_dir, component, pid) {
+                Ok(how) => {
+                    let how = match how {
+                        process::Stopped::Terminated => "SIGTERM",
+                        process::Stopped::Killed => "SIGKILL after the grace period",
+                    };
+                    run.pass(
+                        timer,
+                        format!("stopped (pid {pid}, {how})"),
+                        json!({"pid": pid}),
+                    );
+                    stopped.push(json!({"name": process::name(component), "pid": pid}));
+                }
+                Err(e) => {
+                    run.fail(timer, format!("cannot stop pid {pid}"), json!({"pid": pid}));
+                    return Err(e);
+                }
+            },
+            process::PidState::Stale { pid, reason } => {
+                let _ = process::remove_pid_file(run_dir, component);
+                run.pass(
+                    timer,
+                    format!("was not running; removed a stale pid file ({reason})"),
+                    json!({"stale_pid": pid}),
+                );
+            }
+            process::PidState::Missing => run.skip(timer, "not running"),
+        }
+    }
+
+    let mut removed: Vec<PathBuf> = Vec::new();
+    let mut kept: Vec<PathBuf> = Vec::new();
+    let timer = run.start("remove files");
+    let result = if args.all {
+        remove_all(run_dir, &settings.env_file, &mut removed)
+    } else {
+        remove_pid_and_logs(run_dir, &mut removed, &mut kept).map(|()| {
+            if settings.env_file.exists() {
+                kept.push(settings.env_file.clone());
+            }
+        })
+    };
+    if let Err(e) = result {
+        run.fail(
+            timer,
+            "cannot remove every file",
+            json!({"removed": removed}),
+        );
+        return Err(e);
+    }
+    let summary = if removed.is_empty() {
+        "nothing to remove".to_owned()
+    } else {
+        format!("removed {}", display_list(&removed))
+    };
+    run.pass(timer, summary, json!({"removed": removed, "kept": kept}));
+    if !kept.is_empty() {
+        run.text(format!(
+            "kept: {} (`authplane-dev clean --all` removes them too)",
+            display_list(&kept)
+        ));
+    }
+    record(&mut run, &stopped, &removed, &kept);
+    Ok(run.finish())
+}
+
+fn record(run: &mut Run<'_>, stopped: &[serde_json::Value], removed: &[PathBuf], kept: &[PathBuf]) {
+    run.data("stopped", json!(stopped));
+    run.data("removed", json!(removed));
+    run.data("kept", json!(kept));
+}
+
+fn display_list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Removes `<run_dir>/<component>.pid` and `.log`; lists everything else in `run_dir` as kept.
+fn remove_pid_and_logs(
+    run_dir: &Path,
+    removed: &mut Vec<PathBuf>,
+    kept: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    for component in stack::COMPONENTS {
+        for path in [
+            process::pid_path(run_dir, component),
+            process::log_path(run_dir, component),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed.push(path),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(cannot_remove(&path, &e)),
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(run_dir) {
+        let mut rest: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        rest.sort();
+        kept.extend(rest);
+    }
+    Ok(())
+}
+
+/// Removes the whole state directory and the `.env` file.
+fn remove_all(run_dir: &Path, env_file: &Path, removed: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(run_dir) {
+        Ok(()) => removed.push(run_dir.to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_remove(run_dir, &e)),
+    }
+    match std::fs::remove_file(env_file) {
+        Ok(()) => removed.push(env_file.to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_remove(env_file, &e)),
+    }
+    Ok(())
+}
+
+fn cannot_remove(path: &Path, e: &std::io::Error) -> anyhow::Error {
+    EnvError::explained(
+        format!("cannot remove {}", path.display()),
+        e.to_string(),
+        format!(
+            "check its permissions and remove it by hand (`rm -r {}`)",
+            path.display()
+        ),
+    )
+    .into()
 }

@@ -1,11 +1,167 @@
-//! `logs` (being built).
+//! `logs [component] [-n N] [-f]`: the last lines of each component's log under a
+//! `=== name ===` header; `-f` keeps printing appended lines until Ctrl-C. Every line goes through
+//! the reporter, which redacts secrets.
 
-use crate::cli::LogsArgs;
+use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{Component, LogsArgs};
 use crate::commands::Context;
-use crate::report::Outcome;
+use crate::exit::ConfigError;
+use crate::report::{Outcome, Reporter};
+use crate::stack::{self, health, process};
+
+/// How often `-f` looks for new data.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 /// Runs the command.
-#[allow(clippy::unused_async)] // placeholder until the command is built
-pub async fn run(_args: &LogsArgs, _ctx: &Context<'_>) -> anyhow::Result<Outcome> {
-    anyhow::bail!("logs is not implemented yet")
+pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    if args.follow && ctx.reporter.json() {
+        return Err(ConfigError::Invalid(
+            "--follow cannot be combined with --json: --json prints one object at the end, and \
+             following never ends. Fix: drop one of the two flags"
+                .into(),
+        )
+        .into());
+    }
+    let run_dir = &ctx.settings.run_dir;
+    let components: Vec<Component> = match args.component {
+        Some(c) => vec![c],
+        None => stack::COMPONENTS.to_vec(),
+    };
+    let mut run = ctx.reporter.run("logs");
+    let mut by_name = serde_json::Map::new();
+    for &component in &components {
+        let path = process::log_path(run_dir, component);
+        let lines = health::tail(&path, args.lines);
+        run.text(format!("=== {} ===", process::name(component)));
+        if !path.exists() {
+            run.text(format!(
+                "(no log yet: {} is written when `authplane-dev up` starts it)",
+                path.display()
+            ));
+        }
+        for line in &lines {
+            run.text(line.clone());
+        }
+        by_name.insert(process::name(component).to_owned(), json!(lines));
+    }
+    run.data("logs", serde_json::Value::Object(by_name));
+    let outcome = run.finish();
+    if !args.follow {
+        return Ok(outcome);
+    }
+    // Print the tails now, then stream; the returned outcome carries nothing more to print.
+    for line in &outcome.text {
+        ctx.reporter.line(line);
+    }
+    follow(ctx.reporter, run_dir, &components).await;
+    Ok(Outcome::new("logs"))
+}
+
+/// Prints lines appended to the logs until Ctrl-C; each line is prefixed with its component when
+/// more than one log is followed.
+async fn follow(reporter: &Reporter, run_dir: &Path, components: &[Component]) {
+    let mut files: BTreeMap<&'static str, Followed> = components
+        .iter()
+        .map(|&c| {
+            let path = process::log_path(run_dir, c);
+            let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
+            (
+                process::name(c),
+                Followed {
+                    path,
+                    offset,
+                    partial: String::new(),
+                },
+            )
+        })
+        .collect();
+    let prefix = components.len() > 1;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        for (name, file) in &mut files {
+            for line in file.read_new_lines() {
+                if prefix {
+                    reporter.line(&format!("[{name}] {line}"));
+                } else {
+                    reporter.line(&line);
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return,
+            () = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+    }
+}
+
+struct Followed {
+    path: PathBuf,
+    offset: u64,
+    partial: String,
+}
+
+impl Followed {
+    /// Complete lines appended since the last call. A file that shrank (removed by `clean`,
+    /// recreated by `up`) is read again from the start.
+    fn read_new_lines(&mut self) -> Vec<String> {
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return Vec::new();
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0;
+            self.partial.clear();
+        }
+        if len == self.offset || file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return Vec::new();
+        }
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            return Vec::new();
+        }
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(&bytes));
+        let mut lines = Vec::new();
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            lines.push(line.trim_end_matches(['\n', '\r']).to_owned());
+        }
+        lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn followed_file_yields_complete_appended_lines_and_survives_truncation() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, "old\n").unwrap();
+        let mut f = Followed {
+            path: path.clone(),
+            offset: 4,
+            partial: String::new(),
+        };
+        assert!(f.read_new_lines().is_empty());
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        write!(w, "one\ntw").unwrap();
+        assert_eq!(f.read_new_lines(), vec!["one"]);
+        writeln!(w, "o").unwrap();
+        assert_eq!(f.read_new_lines(), vec!["two"]);
+        std::fs::write(&path, "new\n").unwrap();
+        assert_eq!(f.read_new_lines(), vec!["new"]);
+    }
 }

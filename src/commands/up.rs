@@ -1,11 +1,50 @@
-//! `up` (being built).
+//! `up`: write the first `.env` if there is none, then start the authorization server and the
+//! echo MCP server in the background (health-waited) and print their endpoints. Idempotent: a
+//! second `up` finds both running and changes nothing.
 
-use crate::cli::UpArgs;
+use serde_json::json;
+
+use crate::cli::{Component, UpArgs};
 use crate::commands::Context;
 use crate::report::Outcome;
+use crate::stack::{self, health, process};
 
 /// Runs the command.
-#[allow(clippy::unused_async)] // placeholder until the command is built
-pub async fn run(_args: &UpArgs, _ctx: &Context<'_>) -> anyhow::Result<Outcome> {
-    anyhow::bail!("up is not implemented yet")
+pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    let mut run = ctx.reporter.run("up");
+    let fresh = stack::write_env_if_missing(&ctx.settings, ctx.reporter, &mut run)?;
+    let settings = fresh.as_ref().unwrap_or(&ctx.settings);
+
+    let up = stack::ensure_up(settings, args, &mut run, true).await?;
+    if !up {
+        return Ok(run.finish());
+    }
+
+    let as_log = process::log_path(&settings.run_dir, Component::Authserver);
+    let echo_log = process::log_path(&settings.run_dir, Component::Echo);
+    let issuer = settings.server_issuer.clone();
+    let mcp_url = settings.audience();
+    run.text(format!("issuer:     {issuer}"));
+    run.text(format!("public URL: {}", settings.public_url));
+    run.text(format!("admin URL:  {}", settings.admin_url));
+    run.text(format!("MCP URL:    {mcp_url}"));
+    run.text(format!(
+        "logs:       {} , {}",
+        as_log.display(),
+        echo_log.display()
+    ));
+    run.text("next: `authplane-dev verify`; stop with `authplane-dev clean`".to_owned());
+    run.data(
+        "endpoints",
+        json!({
+            "issuer": issuer,
+            "public_url": settings.public_url,
+            "admin_url": settings.admin_url,
+            "as_metadata": health::probe_url(settings, Component::Authserver),
+            "mcp_url": mcp_url,
+            "protected_resource_metadata": health::probe_url(settings, Component::Echo),
+        }),
+    );
+    run.data("logs", json!({"authserver": as_log, "echo": echo_log}));
+    Ok(run.finish())
 }

@@ -1,17 +1,567 @@
-//! The lifecycle of background components: child processes and pid files, the Docker container,
-//! port checks (being built).
+//! The lifecycle of background components: which authorization-server backend runs, starting the
+//! components in the background (health-waited), inspecting and stopping them.
+//!
+//! - [`process`] — child processes, pid files and log files under `run_dir`;
+//! - [`ports`] — port pre-flight and "who holds this port";
+//! - [`health`] — readiness probes.
+//!
+//! Only the embedded backend exists so far; [`AsBackend`] is the seam where the Docker backend
+//! (`stack/docker.rs`, the only module that will speak bollard) plugs in. Nothing here prints:
+//! steps and findings are recorded in the caller's [`Run`].
 
-use crate::config::Settings;
-use crate::report::Run;
+pub mod health;
+pub mod ports;
+pub mod process;
 
-/// Brings the stack up as `up` would (temporary stub until the `stack` branch lands: it assumes
-/// the stack is already running and reports nothing). Returns true when everything needed is up.
-#[allow(clippy::unused_async)] // stub; the real function awaits the components
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{Component, UpArgs};
+use crate::config::{self, Backend, Overrides, Settings, Source, var};
+use crate::diagnose::{Code, Finding};
+use crate::exit::ConfigError;
+use crate::report::{Reporter, Run};
+
+use process::PidState;
+
+/// The authorization-server backend that actually runs (after `auto` is decided).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsBackend {
+    /// `authplane-dev serve authserver` as a background child process.
+    Embedded,
+}
+
+impl AsBackend {
+    /// Decides the backend for `settings` and says why in one line. `--as docker` is a
+    /// configuration error until the Docker backend exists.
+    pub fn choose(settings: &Settings) -> Result<(AsBackend, String), ConfigError> {
+        let source = settings.vars.source(var::DEV_AS);
+        let origin = match source {
+            Source::Flag => "--as".to_owned(),
+            Source::Default => "the default".to_owned(),
+            other => format!(
+                "{}={} ({other})",
+                var::DEV_AS,
+                backend_name(settings.backend)
+            ),
+        };
+        match settings.backend {
+            Backend::Embedded => Ok((
+                AsBackend::Embedded,
+                format!("embedded (chosen by {origin})"),
+            )),
+            Backend::Auto => Ok((
+                AsBackend::Embedded,
+                format!(
+                    "embedded (auto, from {origin}: the Docker backend is not available in this \
+                     version, so the built-in authorization server runs)"
+                ),
+            )),
+            Backend::Docker => Err(ConfigError::Invalid(format!(
+                "the Docker backend is not yet available: {origin} asks for it, but this version \
+                 of authplane-dev can only run the embedded authorization server. Fix: use \
+                 `--as embedded` or `--as auto`, or set {}=embedded in {}",
+                var::DEV_AS,
+                settings.env_file.display()
+            ))),
+        }
+    }
+
+    /// The name shown in output and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            AsBackend::Embedded => "embedded",
+        }
+    }
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Auto => "auto",
+        Backend::Docker => "docker",
+        Backend::Embedded => "embedded",
+    }
+}
+
+/// Writes the first `.env` (fresh secrets, mode 0600) when `settings.env_file` does not exist,
+/// recording a "configuration" step. Returns the settings re-resolved from the new file (so the
+/// generated admin key is used) when it wrote one, `None` when the file was already there; the
+/// new secrets are registered with `reporter` for redaction.
+///
+/// Call it before [`ensure_up`] and continue with the returned settings.
+pub fn write_env_if_missing(
+    settings: &Settings,
+    reporter: &Reporter,
+    run: &mut Run<'_>,
+) -> anyhow::Result<Option<Settings>> {
+    let timer = run.start("configuration");
+    let path = &settings.env_file;
+    let written = match config::write_initial_env_file(path) {
+        Ok(written) => written,
+        Err(e) => {
+            run.fail(
+                timer,
+                format!("cannot write {}", path.display()),
+                json!({"env_file": path.display().to_string(), "error": e.to_string()}),
+            );
+            return Err(crate::exit::EnvError::explained(
+                format!("cannot write the first {}", path.display()),
+                e.to_string(),
+                "check the permissions of its directory, or pass --env-file PATH",
+            )
+            .into());
+        }
+    };
+    if !written {
+        run.pass(
+            timer,
+            format!("using {}", path.display()),
+            json!({"env_file": path.display().to_string(), "written": false}),
+        );
+        return Ok(None);
+    }
+    let overrides = overrides_of(settings);
+    let fresh = crate::commands::load_settings(path, &settings.run_dir, &overrides)?;
+    for secret in [&fresh.admin_api_key, &fresh.session_secret]
+        .into_iter()
+        .flatten()
+    {
+        reporter.secret(secret);
+    }
+    run.pass(
+        timer,
+        format!(
+            "{} written (0600) with a fresh admin key and session secret",
+            path.display()
+        ),
+        json!({"env_file": path.display().to_string(), "written": true}),
+    );
+    Ok(Some(fresh))
+}
+
+/// The command-line overrides that produced `settings` (they are recorded as flag-sourced vars).
+fn overrides_of(settings: &Settings) -> Overrides {
+    let flag = |name: &str| {
+        (settings.vars.source(name) == Source::Flag)
+            .then(|| settings.vars.get(name).map(str::to_owned))
+            .flatten()
+    };
+    Overrides {
+        backend: flag(var::DEV_AS).map(|_| settings.backend),
+        image: flag(var::DEV_IMAGE),
+        mcp_url: flag(var::DEV_MCP_URL),
+    }
+}
+
+/// Starts whatever is not running: the authorization server first, then (when `with_echo`) the
+/// echo MCP server, each health-waited up to `args.wait_timeout` seconds. Records a "backend"
+/// step and one step per component in `run` ("already running (pid N)" / "started (pid N) in X
+/// ms"; a failed step plus a finding on error). Returns `Ok(true)` when everything asked for is
+/// up, `Ok(false)` when a component failed (the finding says why).
+///
+/// A missing `.env` is written first (see [`write_env_if_missing`]; callers that keep using their
+/// own settings afterwards should call that first). When the authorization server is (re)started
+/// while an echo server from before is running, the echo server is restarted too: its SDK caches
+/// the old server's signing keys.
 pub async fn ensure_up(
-    _settings: &Settings,
-    _args: &crate::cli::UpArgs,
-    _run: &mut Run<'_>,
-    _with_echo: bool,
+    settings: &Settings,
+    args: &UpArgs,
+    run: &mut Run<'_>,
+    with_echo: bool,
 ) -> anyhow::Result<bool> {
-    Ok(true)
+    let fresh;
+    let settings = if settings.env_file.exists() {
+        settings
+    } else {
+        // No reporter here to register the new secrets with; they only reach output through log
+        // tails, which the servers never write secrets into.
+        let quiet = Reporter::new(crate::report::OutputOptions {
+            json: true,
+            ..Default::default()
+        });
+        match write_env_if_missing(settings, &quiet, run)? {
+            Some(s) => {
+                fresh = s;
+                &fresh
+            }
+            None => settings,
+        }
+    };
+
+    let timer = run.start("backend");
+    let (backend, why) = AsBackend::choose(settings)?;
+    run.pass(timer, why, json!({"backend": backend.name()}));
+
+    let timeout = Duration::from_secs(args.wait_timeout);
+    let as_result = ensure_component(settings, Component::Authserver, timeout, run).await?;
+    if !with_echo {
+        return Ok(as_result.is_up());
+    }
+    if !as_result.is_up() {
+        let timer = run.start(process::title(Component::Echo));
+        run.skip(timer, "not started: the authorization server is not up");
+        return Ok(false);
+    }
+    if as_result == Started::Fresh
+        && let PidState::Running(pid) = process::inspect(&settings.run_dir, Component::Echo)
+    {
+        let timer = run.start("restart echo MCP server");
+        match process::stop(&settings.run_dir, Component::Echo, pid) {
+            Ok(_) => run.pass(
+                timer,
+                format!(
+                    "stopped the old echo server (pid {pid}): it cached the previous \
+                     authorization server's keys"
+                ),
+                json!({"pid": pid}),
+            ),
+            Err(e) => {
+                run.fail(timer, format!("cannot stop pid {pid}"), json!({"pid": pid}));
+                return Err(e);
+            }
+        }
+    }
+    let echo_result = ensure_component(settings, Component::Echo, timeout, run).await?;
+    Ok(echo_result.is_up())
+}
+
+/// How [`ensure_component`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    Already,
+    Fresh,
+    Failed,
+}
+
+impl Started {
+    fn is_up(self) -> bool {
+        self != Started::Failed
+    }
+}
+
+async fn ensure_component(
+    settings: &Settings,
+    component: Component,
+    timeout: Duration,
+    run: &mut Run<'_>,
+) -> anyhow::Result<Started> {
+    let title = process::title(component);
+    let run_dir = &settings.run_dir;
+    let log = process::log_path(run_dir, component);
+    let url = health::public_url(settings, component);
+    let timer = run.start(title);
+    let mut note = String::new();
+    match process::inspect(run_dir, component) {
+        PidState::Running(pid) => {
+            return match health::wait_ready(settings, component, timeout, None, &log).await {
+                Ok(()) => {
+                    run.pass(
+                        timer,
+                        format!("already running (pid {pid}) at {url}"),
+                        json!({"pid": pid, "url": url, "log": log, "started": false}),
+                    );
+                    Ok(Started::Already)
+                }
+                Err(not_ready) => {
+                    run.fail(
+                        timer,
+                        format!("running (pid {pid}) but does not answer at {url}"),
+                        json!({"pid": pid, "url": url, "log": log}),
+                    );
+                    run.finding(unready_finding(settings, component, Some(pid), &not_ready));
+                    Ok(Started::Failed)
+                }
+            };
+        }
+        PidState::Stale { pid, reason } => {
+            let _ = process::remove_pid_file(run_dir, component);
+            let pid = pid.map_or_else(String::new, |p| format!(" (pid {p})"));
+            note = format!("; replaced a stale pid file{pid}: {reason}");
+        }
+        PidState::Missing => {}
+    }
+
+    let held = held_ports(settings, component);
+    if !held.is_empty() {
+        run.fail(
+            timer,
+            format!("not started: port {} in use{note}", join_ports(&held)),
+            json!({"ports": held.iter().map(|h| h.port).collect::<Vec<_>>()}),
+        );
+        for h in held {
+            run.finding(h.finding(component));
+        }
+        return Ok(Started::Failed);
+    }
+
+    let mut child = process::spawn(settings, component)?;
+    let pid = child.id();
+    match health::wait_ready(settings, component, timeout, Some(&mut child), &log).await {
+        Ok(()) => {
+            let ms = timer.elapsed().as_millis();
+            run.pass(
+                timer,
+                format!("started (pid {pid}) in {ms} ms at {url}{note}"),
+                json!({"pid": pid, "url": url, "log": log, "started": true}),
+            );
+            Ok(Started::Fresh)
+        }
+        Err(not_ready) => {
+            process::stop_child(run_dir, component, &mut child);
+            run.fail(
+                timer,
+                format!("did not become ready at {url}{note}"),
+                json!({"pid": pid, "url": url, "log": log}),
+            );
+            run.finding(unready_finding(settings, component, None, &not_ready));
+            Ok(Started::Failed)
+        }
+    }
+}
+
+/// A port that is taken, with the variable that sets it.
+struct HeldPort {
+    port: u16,
+    variable: &'static str,
+    holder: ports::Holder,
+}
+
+impl HeldPort {
+    fn finding(&self, component: Component) -> Finding {
+        let port = self.port;
+        let holder = self.holder.describe(port);
+        let stop = self.holder.pid().map_or_else(
+            || format!("find it with `ss -ltnp 'sport = :{port}'`"),
+            |pid| format!("stop it (`kill {pid}`)"),
+        );
+        let also = if self.variable == var::SERVER_ADDRESS {
+            format!(
+                " (and {} / {} to the same port)",
+                var::SERVER_ISSUER,
+                var::ISSUER
+            )
+        } else if self.variable == var::PORT {
+            format!(" (and {} to the same port)", var::BASE_URL)
+        } else {
+            String::new()
+        };
+        let example = if self.variable == var::PORT {
+            "<free port>"
+        } else {
+            ":<free port>"
+        };
+        Finding::error(
+            Code::PortInUse,
+            format!(
+                "port {port} ({}) is already in use by {holder}",
+                self.variable
+            ),
+            format!(
+                "{stop}, or choose another port: set {}={example} in .env{also}",
+                self.variable
+            ),
+        )
+        .why(format!(
+            "the {} must listen on port {port} and cannot while another process holds it",
+            process::title(component)
+        ))
+    }
+}
+
+fn held_ports(settings: &Settings, component: Component) -> Vec<HeldPort> {
+    let wanted: Vec<(&'static str, String, u16)> = match component {
+        Component::Authserver => vec![
+            (
+                var::SERVER_ADDRESS,
+                settings.server_address.clone(),
+                settings.server_port(),
+            ),
+            (
+                var::ADMIN_ADDRESS,
+                settings.admin_address.clone(),
+                settings.admin_port(),
+            ),
+        ],
+        Component::Echo => vec![(var::PORT, format!(":{}", settings.port), settings.port)],
+    };
+    wanted
+        .into_iter()
+        .filter_map(|(variable, address, port)| {
+            let bind = config::bind_address(variable, &address).ok()?;
+            ports::check(&bind, port).err().map(|holder| HeldPort {
+                port,
+                variable,
+                holder,
+            })
+        })
+        .collect()
+}
+
+fn join_ports(held: &[HeldPort]) -> String {
+    held.iter()
+        .map(|h| h.port.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unready_finding(
+    settings: &Settings,
+    component: Component,
+    running_pid: Option<u32>,
+    not_ready: &health::NotReady,
+) -> Finding {
+    let title = process::title(component);
+    let name = process::name(component);
+    let code = match component {
+        Component::Authserver => Code::AsUnreachable,
+        Component::Echo => Code::McpUnreachable,
+    };
+    let probe = health::probe_url(settings, component);
+    let log = process::log_path(&settings.run_dir, component);
+    let (message, tail) = match not_ready {
+        health::NotReady::Exited { status, log_tail } => (
+            format!("the {title} exited during startup ({status})"),
+            log_tail,
+        ),
+        health::NotReady::Timeout { last, log_tail } => (
+            match running_pid {
+                Some(pid) => format!("the {title} (pid {pid}) runs but does not answer: {last}"),
+                None => format!("the {title} did not become ready in time: {last}"),
+            },
+            log_tail,
+        ),
+    };
+    let why = if tail.is_empty() {
+        format!(
+            "readiness means GET {probe} answers 200; its log {} is empty",
+            log.display()
+        )
+    } else {
+        format!(
+            "readiness means GET {probe} answers 200; last lines of {}:{}",
+            log.display(),
+            tail.iter().fold(String::new(), |mut acc, l| {
+                acc.push_str("\n      | ");
+                acc.push_str(l);
+                acc
+            })
+        )
+    };
+    let fix = match running_pid {
+        Some(_) => format!(
+            "check `authplane-dev logs {name}`; `authplane-dev clean` then `authplane-dev up` \
+             restarts it"
+        ),
+        None => format!(
+            "fix what the log names (`authplane-dev logs {name}`), then run `authplane-dev up` \
+             again; a slow machine may need --wait-timeout"
+        ),
+    };
+    Finding::error(code, message, fix).why(why)
+}
+
+/// What `status` reports for one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStatus {
+    /// `authserver` or `echo`.
+    pub name: &'static str,
+    /// `running`, `not_running` or `stale`.
+    pub state: &'static str,
+    pub pid: Option<u32>,
+    pub url: String,
+    /// Whether the readiness probe answered (false when not running).
+    pub healthy: bool,
+    pub log: PathBuf,
+    /// Why a pid file is stale, or what the probe answered instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Inspects `component`: its pid file, its process and (when running) one readiness probe.
+pub async fn component_status(settings: &Settings, component: Component) -> ComponentStatus {
+    let mut status = ComponentStatus {
+        name: process::name(component),
+        state: "not_running",
+        pid: None,
+        url: health::public_url(settings, component),
+        healthy: false,
+        log: process::log_path(&settings.run_dir, component),
+        reason: None,
+    };
+    match process::inspect(&settings.run_dir, component) {
+        PidState::Missing => {}
+        PidState::Stale { pid, reason } => {
+            status.state = "stale";
+            status.pid = pid;
+            status.reason = Some(reason);
+        }
+        PidState::Running(pid) => {
+            status.state = "running";
+            status.pid = Some(pid);
+            match health::probe(settings, component).await {
+                Ok(()) => status.healthy = true,
+                Err(why) => status.reason = Some(why),
+            }
+        }
+    }
+    status
+}
+
+/// The components in start order.
+pub const COMPONENTS: [Component; 2] = [Component::Authserver, Component::Echo];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(backend: &str) -> Settings {
+        let vars = config::Vars::from_parts(
+            vec![("AUTHPLANE_DEV_AS".to_owned(), backend.to_owned())],
+            Vec::new(),
+        );
+        Settings::resolve(
+            vars,
+            &Overrides::default(),
+            std::path::Path::new(".env"),
+            std::path::Path::new(".run"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn auto_picks_embedded_and_says_why_docker_is_refused() {
+        let (b, why) = AsBackend::choose(&settings("auto")).unwrap();
+        assert_eq!(b, AsBackend::Embedded);
+        assert!(why.contains("auto") && why.contains("Docker"), "{why}");
+        let err = AsBackend::choose(&settings("docker"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not yet available"), "{err}");
+        assert!(err.contains("--as embedded"), "{err}");
+    }
+
+    #[test]
+    fn port_finding_names_port_variable_and_holder() {
+        let held = HeldPort {
+            port: 4321,
+            variable: var::SERVER_ADDRESS,
+            holder: ports::Holder::Process {
+                pid: 77,
+                cmdline: "nc -l 4321".into(),
+            },
+        };
+        let f = held.finding(Component::Authserver);
+        assert_eq!(f.code, Code::PortInUse);
+        assert!(
+            f.message.contains("4321") && f.message.contains("pid 77"),
+            "{}",
+            f.message
+        );
+        assert!(f.fix.contains("AUTHPLANE_SERVER_ADDRESS"), "{}", f.fix);
+        assert!(f.fix.contains("kill 77"), "{}", f.fix);
+    }
 }

@@ -1,0 +1,243 @@
+//! The bearer-token guard in front of the MCP service, and the RFC 9728 metadata routes.
+//!
+//! Owns every 401/403 the echo server sends. Verification itself is authplane-sdk's
+//! ([`AuthplaneResource::verify`]); this module only finds the token, maps SDK errors to status
+//! codes and `WWW-Authenticate` challenges, and enforces the required scopes (the SDK parses scopes
+//! but does not enforce them). It runs before rmcp sees the request, for every HTTP method, so an
+//! unauthenticated caller never reaches session handling.
+
+use std::sync::Arc;
+
+use authplane_sdk::{
+    AuthplaneResource, ProtectedResourceMetadata, VerifiedClaims, VerifierError, http_status,
+    www_authenticate_for_missing_credentials,
+};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A request the guard turned away; the command logs these so a user sees why a client failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The HTTP status sent (401, 403 or 503).
+    pub status: u16,
+    /// Request method and path, e.g. `POST /mcp`.
+    pub request: String,
+    /// The reason, as sent in `error_description` (or "no bearer token").
+    pub reason: String,
+}
+
+/// Shared state of the guard and the PRM routes.
+pub struct Guard {
+    verifier: AuthplaneResource,
+    scopes: Vec<String>,
+    prm: ProtectedResourceMetadata,
+    rejections: Option<UnboundedSender<Rejection>>,
+}
+
+impl Guard {
+    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND).
+    /// Rejections are sent to `rejections` when given.
+    pub fn new(
+        verifier: AuthplaneResource,
+        scopes: Vec<String>,
+        rejections: Option<UnboundedSender<Rejection>>,
+    ) -> Guard {
+        let prm = verifier.prm_response();
+        Guard {
+            verifier,
+            scopes,
+            prm,
+            rejections,
+        }
+    }
+
+    /// The absolute URL advertised as `resource_metadata` in every challenge.
+    pub fn resource_metadata_url(&self) -> &str {
+        self.verifier.resource_metadata_url()
+    }
+
+    /// Checks one request's `Authorization` header: the verified claims, or the response to send.
+    pub async fn check(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<VerifiedClaims, Denial> {
+        let Some(value) = authorization else {
+            return Err(Denial::missing(self.resource_metadata_url()));
+        };
+        let token = match bearer_token(value) {
+            Ok(token) => token,
+            Err(reason) => {
+                // No usable bearer credentials at all: same challenge as a missing header.
+                let mut denial = Denial::missing(self.resource_metadata_url());
+                denial.description = reason;
+                return Err(denial);
+            }
+        };
+        let claims = self
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|err| Denial::from_verifier(&self.verifier, &err))?;
+        let missing: Vec<&str> = self
+            .scopes
+            .iter()
+            .filter(|s| !claims.has_scope(s))
+            .map(String::as_str)
+            .collect();
+        if let Some(first) = missing.first() {
+            let err = VerifierError::InsufficientScope {
+                required: (*first).to_owned(),
+                available: claims.scopes.clone(),
+            };
+            let mut denial = Denial::from_verifier(&self.verifier, &err);
+            // RFC 6750 §3.1: `scope` names what the resource needs, so a client can step up.
+            // The SDK's challenge builder does not emit it.
+            denial.challenge = format!(
+                "{}, scope=\"{}\"",
+                denial.challenge,
+                self.scopes.join(" ").replace('"', "")
+            );
+            return Err(denial);
+        }
+        Ok(claims)
+    }
+
+    fn report(&self, status: u16, request: String, reason: String) {
+        if let Some(tx) = &self.rejections {
+            // The receiver is gone only while the server shuts down; nothing to tell then.
+            let _ = tx.send(Rejection {
+                status,
+                request,
+                reason,
+            });
+        }
+    }
+}
+
+/// Why a request was turned away: the status, the `WWW-Authenticate` value and the JSON body.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub status: StatusCode,
+    pub challenge: String,
+    /// `error` member of the JSON body (`invalid_token`, `insufficient_scope`, …).
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Denial {
+    fn missing(resource_metadata_url: &str) -> Denial {
+        Denial {
+            status: StatusCode::UNAUTHORIZED,
+            // RFC 6750 §3.1: no error code when the request carried no credentials.
+            challenge: www_authenticate_for_missing_credentials("", resource_metadata_url),
+            error: "unauthorized",
+            description: "no bearer token: send Authorization: Bearer <access token>".to_owned(),
+        }
+    }
+
+    fn from_verifier(verifier: &AuthplaneResource, err: &VerifierError) -> Denial {
+        let status = StatusCode::from_u16(http_status(err)).unwrap_or(StatusCode::UNAUTHORIZED);
+        let error = match err {
+            VerifierError::InsufficientScope { .. } => "insufficient_scope",
+            VerifierError::MetadataUnavailable { .. } | VerifierError::JwksUnavailable { .. } => {
+                "temporarily_unavailable"
+            }
+            _ => "invalid_token",
+        };
+        Denial {
+            status,
+            challenge: verifier.www_authenticate(err, ""),
+            error,
+            description: err.to_string(),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.error, "error_description": self.description}));
+        let mut response = (self.status, body).into_response();
+        if let Ok(value) = HeaderValue::from_str(&self.challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
+/// (RFC 7235 §2.1).
+fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
+    let text = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not visible ASCII".to_owned())?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(format!(
+            "authorization scheme {scheme:?} is not supported; send Authorization: Bearer <access token>"
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the Bearer authorization header carries no token".to_owned());
+    }
+    Ok(token)
+}
+
+/// axum middleware (`from_fn_with_state`) guarding the MCP service.
+pub async fn require_token(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let outcome = guard
+        .check(request.headers().get(header::AUTHORIZATION))
+        .await;
+    match outcome {
+        Ok(claims) => {
+            request.extensions_mut().insert(claims);
+            next.run(request).await
+        }
+        Err(denial) => {
+            guard.report(
+                denial.status.as_u16(),
+                format!("{} {}", request.method(), request.uri().path()),
+                denial.description.clone(),
+            );
+            denial.into_response()
+        }
+    }
+}
+
+/// `GET /.well-known/oauth-protected-resource[/<mcp path>]`: the RFC 9728 document.
+pub async fn protected_resource_metadata(State(guard): State<Arc<Guard>>) -> Response {
+    let mut response = Json(&guard.prm).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer abc", "bearer abc", "BEARER  abc "] {
+            assert_eq!(bearer_token(&HeaderValue::from_static(header)), Ok("abc"));
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_refused() {
+        let err = bearer_token(&HeaderValue::from_static("Basic dXNlcjpwdw==")).unwrap_err();
+        assert!(err.contains("\"Basic\""), "{err}");
+        assert!(bearer_token(&HeaderValue::from_static("Bearer")).is_err());
+        assert!(bearer_token(&HeaderValue::from_static("Bearer   ")).is_err());
+    }
+}

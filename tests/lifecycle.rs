@@ -1,0 +1,248 @@
+//! The background lifecycle against the real binary: `up`, `status`, `logs`, `clean` on free ports
+//! in a temp directory (embedded backend).
+
+mod support_stack;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::Value;
+use support_stack::{Stack, alive, listening, mode, wait_until};
+
+fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no component {name} in {status:#}"))
+}
+
+fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {doc:#}"))
+}
+
+fn up(stack: &Stack) -> Value {
+    let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
+    assert_eq!(
+        code,
+        0,
+        "up failed: {doc:#}\nlogs: {:#}",
+        stack.json(&["logs"]).1
+    );
+    assert_eq!(doc["ok"], true);
+    doc
+}
+
+#[test]
+fn up_from_nothing_starts_both_and_a_second_up_changes_nothing() {
+    let stack = Stack::new();
+    let first = up(&stack);
+    assert!(
+        step(&first, "backend")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("embedded")
+    );
+    let mcp = format!("http://localhost:{}/mcp", stack.ports.echo);
+    assert_eq!(first["endpoints"]["mcp_url"], mcp.as_str());
+
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0);
+    for name in ["authserver", "echo"] {
+        let c = component(&status, name);
+        assert_eq!(c["state"], "running", "{status:#}");
+        assert_eq!(c["healthy"], true, "{status:#}");
+    }
+    let as_pid = stack.pid("authserver").unwrap();
+    let echo_pid = stack.pid("echo").unwrap();
+
+    let second = up(&stack);
+    for name in ["authorization server", "echo MCP server"] {
+        let summary = step(&second, name)["summary"].as_str().unwrap().to_owned();
+        assert!(summary.contains("already running"), "{summary}");
+    }
+    assert_eq!(stack.pid("authserver"), Some(as_pid));
+    assert_eq!(stack.pid("echo"), Some(echo_pid));
+    assert_eq!(mode(&stack.path(".run/authserver.pid")), 0o600);
+    assert_eq!(mode(&stack.path(".run")), 0o700);
+}
+
+#[test]
+fn a_killed_echo_server_shows_as_down_and_up_recovers_it() {
+    let stack = Stack::new();
+    up(&stack);
+    let echo_pid = stack.pid("echo").unwrap();
+    let as_pid = stack.pid("authserver").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(echo_pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !alive(echo_pid)));
+
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0, "status is a report: {status:#}");
+    let echo = component(&status, "echo");
+    assert_ne!(echo["state"], "running", "{status:#}");
+    assert_eq!(echo["healthy"], false);
+    assert_eq!(component(&status, "authserver")["healthy"], true);
+
+    up(&stack);
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
+    assert_ne!(stack.pid("echo"), Some(echo_pid));
+    assert_eq!(
+        stack.pid("authserver"),
+        Some(as_pid),
+        "the AS was left alone"
+    );
+}
+
+#[test]
+fn a_garbage_pid_file_is_reported_stale_and_replaced() {
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    std::fs::write(stack.path(".run/echo.pid"), b"\xff\xfe not a pid \x00").unwrap();
+
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(component(&status, "echo")["state"], "stale", "{status:#}");
+
+    let doc = up(&stack);
+    let summary = step(&doc, "echo MCP server")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(summary.contains("stale pid file"), "{summary}");
+    assert!(stack.pid("echo").is_some_and(alive));
+}
+
+#[test]
+fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
+    let stack = Stack::new();
+    up(&stack);
+    let pids = [stack.pid("authserver").unwrap(), stack.pid("echo").unwrap()];
+    std::fs::write(stack.path(".run/credentials.json"), "{}").unwrap();
+    let env_before = std::fs::read_to_string(stack.path(".env")).unwrap();
+
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} survived clean");
+    }
+    let p = stack.ports;
+    for port in [p.public, p.admin, p.echo] {
+        assert!(!listening(port), "port {port} still accepts connections");
+    }
+    assert_eq!(
+        std::fs::read_to_string(stack.path(".env")).unwrap(),
+        env_before
+    );
+    assert!(stack.path(".run/credentials.json").exists());
+    for gone in [
+        ".run/authserver.pid",
+        ".run/echo.pid",
+        ".run/authserver.log",
+        ".run/echo.log",
+    ] {
+        assert!(!stack.path(gone).exists(), "{gone} was kept");
+    }
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(component(&status, "authserver")["state"], "not_running");
+
+    let (code, doc) = stack.json(&["clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!stack.path(".env").exists());
+    assert!(!stack.path(".run").exists());
+}
+
+#[test]
+fn a_held_port_is_port_in_use_naming_the_port_and_its_holder() {
+    let stack = Stack::new();
+    let _held = TcpListener::bind(("127.0.0.1", stack.ports.public)).unwrap();
+    let (code, doc) = stack.json(&["up", "--wait-timeout", "10"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let finding = &doc["findings"][0];
+    assert_eq!(finding["code"], "port_in_use", "{doc:#}");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains(&stack.ports.public.to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    assert!(
+        finding["fix"]
+            .as_str()
+            .unwrap()
+            .contains("AUTHPLANE_SERVER_ADDRESS")
+    );
+    assert!(stack.pid("authserver").is_none(), "nothing was started");
+}
+
+#[test]
+fn up_writes_a_private_env_file_when_there_is_none() {
+    let stack = Stack::without_env_file();
+    let doc = up(&stack);
+    let env = stack.path(".env");
+    assert_eq!(mode(&env), 0o600);
+    let text = std::fs::read_to_string(&env).unwrap();
+    let key = text
+        .lines()
+        .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
+        .expect("admin key in .env");
+    assert_eq!(key.len(), 40);
+    assert!(!doc.to_string().contains(key), "the generated key leaked");
+    assert!(
+        step(&doc, "configuration")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("written (0600)")
+    );
+    // The second run uses the file and never rewrites it.
+    let again = up(&stack);
+    assert!(
+        step(&again, "configuration")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("using")
+    );
+    assert_eq!(std::fs::read_to_string(&env).unwrap(), text);
+}
+
+#[test]
+fn the_docker_backend_is_refused_as_a_configuration_error() {
+    let stack = Stack::new();
+    let (code, doc) = stack.json(&["--as", "docker", "up"]);
+    assert_eq!(code, 2, "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not yet available")
+    );
+    assert!(stack.pid("authserver").is_none());
+}
+
+#[test]
+fn logs_show_each_component_and_follow_refuses_json() {
+    let stack = Stack::new();
+    let (code, doc) = stack.json(&["logs"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(doc["logs"]["authserver"].as_array().unwrap().is_empty());
+    let out = stack.run(&["logs", "echo", "-n", "5"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("=== echo ==="), "{text}");
+    assert!(!text.contains("=== authserver ==="), "{text}");
+    let (code, _) = stack.json(&["logs", "-f"]);
+    assert_eq!(code, 2);
+}

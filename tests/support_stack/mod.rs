@@ -1,0 +1,204 @@
+//! A stack in a temp directory on free ports: writes the `.env`, runs the real binary there with a
+//! scrubbed environment, and on drop runs `authplane-dev clean` and kills whatever the pid files
+//! still name, so no test leaves a server behind even when it fails.
+
+#![allow(dead_code)] // each test file uses a different part of the helper
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Free ports for the AS public listener, the AS admin listener and the echo server.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub public: u16,
+    pub admin: u16,
+    pub echo: u16,
+}
+
+impl Ports {
+    /// Three distinct free ports (all held while choosing, so they differ).
+    pub fn free() -> Ports {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpListener::bind("127.0.0.1:0").unwrap();
+        Ports {
+            public: a.local_addr().unwrap().port(),
+            admin: b.local_addr().unwrap().port(),
+            echo: c.local_addr().unwrap().port(),
+        }
+    }
+
+    /// The stack variables for these ports (embedded backend, fresh secrets).
+    pub fn vars(self) -> Vec<(String, String)> {
+        let p = self.public;
+        [
+            ("AUTHPLANE_SERVER_ISSUER", format!("http://localhost:{p}")),
+            ("AUTHPLANE_SERVER_ADDRESS", format!(":{p}")),
+            ("AUTHPLANE_ADMIN_ADDRESS", format!(":{}", self.admin)),
+            ("AUTHPLANE_ADMIN_API_KEY", random(40)),
+            ("AUTHPLANE_SESSION_SECRET", random(40)),
+            ("AUTHPLANE_ISSUER", format!("http://localhost:{p}")),
+            (
+                "AUTHPLANE_BASE_URL",
+                format!("http://localhost:{}", self.echo),
+            ),
+            ("PORT", self.echo.to_string()),
+            ("AUTHPLANE_DEV_AS", "embedded".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+fn random(len: usize) -> String {
+    authplane_dev::config::generate_secret(len)
+}
+
+/// A stack directory; dropping it cleans up.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    /// Variables set in the process environment of every command (instead of, or over, `.env`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// A temp dir with a `.env` for free ports.
+    pub fn new() -> Stack {
+        let mut stack = Stack::without_env_file();
+        // Everything comes from the file, nothing from the process environment.
+        stack.env.clear();
+        let body: String = stack
+            .ports
+            .vars()
+            .into_iter()
+            .fold(String::new(), |mut acc, (k, v)| {
+                acc.push_str(&k);
+                acc.push('=');
+                acc.push_str(&v);
+                acc.push('\n');
+                acc
+            });
+        std::fs::write(stack.path(".env"), body).unwrap();
+        stack
+    }
+
+    /// A temp dir with no `.env`: the ports (not the secrets) go through the process environment.
+    pub fn without_env_file() -> Stack {
+        let ports = Ports::free();
+        let env = ports
+            .vars()
+            .into_iter()
+            .filter(|(k, _)| !k.contains("SECRET") && !k.contains("API_KEY"))
+            .collect();
+        Stack {
+            dir: tempfile::tempdir().unwrap(),
+            ports,
+            env,
+        }
+    }
+
+    /// A path inside the stack directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs the binary in the stack directory with a scrubbed environment.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
+        cmd.current_dir(self.dir.path()).env_clear();
+        for keep in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        cmd.env("NO_COLOR", "1");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(args).output().unwrap()
+    }
+
+    /// Runs with `--json`; returns the exit code and the parsed object (panics with the output when
+    /// stdout is not exactly one JSON object).
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let value: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON object ({e})\nstdout:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), value)
+    }
+
+    /// The pid recorded in `.run/<name>.pid`, if any.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let text = std::fs::read_to_string(self.path(&format!(".run/{name}.pid"))).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let pids: Vec<u32> = ["authserver", "echo"]
+            .iter()
+            .filter_map(|n| self.pid(n))
+            .collect();
+        let _ = self.run(&["clean"]);
+        for pid in pids {
+            if alive(pid) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let rest = &stat[stat.rfind(')').unwrap() + 1..];
+            !matches!(rest.trim_start().chars().next(), Some('Z' | 'X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True when something accepts TCP connections on 127.0.0.1:`port`.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+/// File mode bits of `path`.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
