@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::{TokenArgs, UpArgs};
 use crate::commands::Context;
-use crate::commands::verify::{Flow, dials_embedded_echo};
+use crate::commands::verify::{Flow, dials_embedded_echo, with_env_file};
 use crate::flow::jwt;
 use crate::report::{ColorChoice, Outcome, OutputOptions, Reporter, Status};
 
@@ -56,8 +56,9 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
 }
 
 async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
-    let settings = &ctx.settings;
     let mut run = ctx.reporter.run("token");
+    let ctx = &with_env_file(ctx, &mut run)?;
+    let settings = &ctx.settings;
     let up = UpArgs {
         no_pull: false,
         wait_timeout: 60,

@@ -36,8 +36,9 @@ pub const CLIENT_NAME: &str = "authplane-dev";
 
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
-    let settings = &ctx.settings;
     let mut run = ctx.reporter.run("verify");
+    let ctx = &with_env_file(ctx, &mut run)?;
+    let settings = &ctx.settings;
     let with_echo = dials_embedded_echo(settings);
     if !crate::stack::ensure_up(settings, &args.up, &mut run, with_echo).await? {
         return Ok(run.finish());
@@ -123,6 +124,20 @@ const PROBE_STEPS: [&str; 3] = [
     "probe: token for another resource",
     "probe: token without the required scope",
 ];
+
+/// Writes the first `.env` when there is none (as `up` would) and returns a context whose
+/// settings include it, so the admin key generated there is the one the flow uses.
+pub(crate) fn with_env_file<'r>(
+    ctx: &Context<'r>,
+    run: &mut Run<'_>,
+) -> anyhow::Result<Context<'r>> {
+    let settings = crate::stack::write_env_if_missing(&ctx.settings, ctx.reporter, run)?
+        .unwrap_or_else(|| ctx.settings.clone());
+    Ok(Context {
+        settings,
+        reporter: ctx.reporter,
+    })
+}
 
 /// True unless `--mcp-url` / `AUTHPLANE_DEV_MCP_URL` points at another server than the embedded
 /// echo server's audience (loopback names count as the same host).
