@@ -3,6 +3,7 @@
 
 mod support_stack;
 
+use base64::Engine as _;
 use serde_json::Value;
 use support_stack::Stack;
 
@@ -230,7 +231,6 @@ fn inspect_decodes_and_checks_without_a_stack() {
         drop(child.stdin.take());
         child.wait_with_output().unwrap()
     };
-    use base64::Engine as _;
     let enc = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let now = i64::try_from(
         std::time::SystemTime::now()
