@@ -579,6 +579,93 @@ mod tests {
         assert_eq!(c[0].param("error"), Some("unterminated"));
     }
 
+    async fn mcp_server() -> String {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let router = axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(|headers: HeaderMap, body: String| async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                if h("authorization").as_deref() != Some("Bearer tok-123456789") {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Bearer resource_metadata=\"http://x/.well-known/oauth-protected-resource/mcp\"")],
+                        "",
+                    )
+                        .into_response();
+                }
+                if h("accept").as_deref() != Some("application/json, text/event-stream") {
+                    return StatusCode::NOT_ACCEPTABLE.into_response();
+                }
+                let msg: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let method = msg["method"].as_str().unwrap_or("");
+                if method == "notifications/initialized" {
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                if method == "tools/call" && h("mcp-method").is_some() {
+                    // Stateless: plain JSON.
+                    assert_eq!(h("mcp-protocol-version").as_deref(), Some(STATELESS_PROTOCOL_VERSION));
+                    assert_eq!(h("mcp-name").as_deref(), Some("echo"));
+                    assert!(msg["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"].is_object());
+                    let text = msg["params"]["arguments"]["text"].clone();
+                    return axum::Json(serde_json::json!({"jsonrpc":"2.0","id":msg["id"],"result":{"resultType":"complete","content":[{"type":"text","text":text}]}})).into_response();
+                }
+                if method == "tools/call" && h("mcp-session-id").as_deref() != Some("sess-1") {
+                    return (StatusCode::BAD_REQUEST, "Bad Request: Session ID is required").into_response();
+                }
+                let result = if method == "initialize" {
+                    serde_json::json!({"protocolVersion":"2025-11-25","serverInfo":{"name":"demo-server"}})
+                } else {
+                    serde_json::json!({"content":[{"type":"text","text":msg["params"]["arguments"]["text"]}],"isError":false})
+                };
+                let reply = serde_json::json!({"jsonrpc":"2.0","id":msg["id"],"result":result});
+                (
+                    [("content-type", "text/event-stream"), ("mcp-session-id", "sess-1")],
+                    format!("data: \nid: 0\nretry: 3000\n\nevent: message\ndata: {reply}\nid: 1/1\n\n"),
+                )
+                    .into_response()
+            }),
+        );
+        crate::flow::mock::serve(router).await
+    }
+
+    #[tokio::test]
+    async fn both_eras_against_a_mock_server() {
+        let base = mcp_server().await;
+        let url = format!("{base}/mcp");
+        let http = crate::flow::http_client().unwrap();
+        let mcp = McpClient::new(http.clone(), &url, Some("tok-123456789"));
+        let init = mcp.initialize().await.unwrap();
+        assert_eq!(init.status, 200);
+        assert_eq!(init.protocol_version(), Some("2025-11-25"));
+        assert_eq!(init.session_id.as_deref(), Some("sess-1"));
+        let session = init.session_id.as_deref();
+        assert_eq!(
+            mcp.initialized(session, "2025-11-25").await.unwrap().status,
+            202
+        );
+        let call = mcp
+            .call_echo(session, "2025-11-25", "hi there")
+            .await
+            .unwrap();
+        assert_eq!(call.tool_text().as_deref(), Some("hi there"));
+        let no_session = mcp.call_echo(None, "2025-11-25", "x").await.unwrap();
+        assert_eq!(no_session.status, 400);
+        assert!(no_session.message.is_none());
+        let stateless = mcp.call_echo_stateless("solo").await.unwrap();
+        assert_eq!(stateless.tool_text().as_deref(), Some("solo"));
+
+        let anonymous = McpClient::new(http, &url, None);
+        let denied = anonymous.initialize().await.unwrap();
+        assert_eq!(denied.status, 401);
+        assert_eq!(
+            denied
+                .bearer_challenge()
+                .and_then(|c| c.param("resource_metadata")),
+            Some("http://x/.well-known/oauth-protected-resource/mcp")
+        );
+    }
+
     #[test]
     fn reply_helpers_read_tool_results() {
         let reply = McpReply {

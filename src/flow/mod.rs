@@ -328,6 +328,21 @@ impl FlowError {
     }
 }
 
+/// A throw-away HTTP server for the flow's unit tests.
+#[cfg(test)]
+pub(crate) mod mock {
+    /// Serves `router` on a free loopback port; returns `http://127.0.0.1:<port>`. The server
+    /// lives as long as the test's runtime.
+    pub(crate) async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,3 +107,103 @@ fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FlowEr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{http_client, mock};
+    use axum::Form;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use serde_json::json;
+    use std::collections::HashMap;
+
+    async fn as_server() -> String {
+        let router = axum::Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(|| async {
+                    axum::Json(json!({"issuer":"http://localhost:9000","jwks_uri":"http://localhost:9000/.well-known/jwks.json","token_endpoint":"http://localhost:9000/oauth/token"}))
+                }),
+            )
+            .route(
+                "/oauth/token",
+                post(|headers: HeaderMap, Form(form): Form<HashMap<String, String>>| async move {
+                    // base64("id:secret")
+                    let basic = headers.get("authorization").and_then(|v| v.to_str().ok());
+                    if basic != Some("Basic aWQ6c2VjcmV0") {
+                        return (StatusCode::UNAUTHORIZED, [("content-type", "application/problem+json")],
+                            json!({"error":"invalid_client","error_description":"client authentication failed"}).to_string()).into_response();
+                    }
+                    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+                        return StatusCode::BAD_REQUEST.into_response();
+                    }
+                    if form.get("resource").map(String::as_str) != Some("http://localhost:8080/mcp") {
+                        let r = form.get("resource").cloned().unwrap_or_default();
+                        return (StatusCode::BAD_REQUEST, [("content-type", "application/problem+json")],
+                            json!({"error":"invalid_target","error_description":format!("the requested resource target is unavailable: resource {r:?} is not a registered resource")}).to_string()).into_response();
+                    }
+                    axum::Json(json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":3600,"scope":form.get("scope")})).into_response()
+                }),
+            );
+        mock::serve(router).await
+    }
+
+    #[tokio::test]
+    async fn discovery_and_mint_against_a_mock_as() {
+        let url = as_server().await;
+        let http = http_client().unwrap();
+        let metadata = discover(&http, &url).await.unwrap();
+        assert_eq!(metadata.issuer, "http://localhost:9000");
+        let mut request = TokenRequest {
+            client_id: "id",
+            client_secret: "secret",
+            scope: Some("mcp:echo"),
+            resource: Some("http://localhost:8080/mcp"),
+        };
+        let token = mint(&http, &url, &request).await.unwrap();
+        assert_eq!(token.access_token, "a.b.c");
+        assert_eq!(token.scope.as_deref(), Some("mcp:echo"));
+
+        request.resource = Some("http://localhost:8080/mcp/");
+        match mint(&http, &url, &request).await.unwrap_err() {
+            FlowError::Status {
+                status,
+                code,
+                message,
+                exchange,
+            } => {
+                assert_eq!(status, 400);
+                assert_eq!(code.as_deref(), Some("invalid_target"));
+                assert!(
+                    message.contains("\"http://localhost:8080/mcp/\" is not a registered resource")
+                );
+                // The request is recorded without the secret.
+                assert!(
+                    exchange
+                        .request_body
+                        .unwrap()
+                        .contains("resource=http://localhost:8080/mcp/")
+                );
+                assert!(!format!("{:?}", exchange.request_headers).contains("secret\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        request.client_secret = "wrong";
+        match mint(&http, &url, &request).await.unwrap_err() {
+            FlowError::Status { status, code, .. } => {
+                assert_eq!((status, code.as_deref()), (401, Some("invalid_client")));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Something that is not an AS.
+        let err = discover(&http, &format!("{url}/nowhere"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FlowError::Status { status: 404, .. }),
+            "{err}"
+        );
+    }
+}
