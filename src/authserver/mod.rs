@@ -1,2 +1,271 @@
 //! The embedded authorization server, wire-compatible with authserver 0.2.2 on every path the
-//! verify flow touches (being built).
+//! verify flow touches: RFC 8414 metadata, JWKS, health, `client_credentials` at `/oauth/token`,
+//! and the admin API for resources and clients. This module (with its children) is the only
+//! place that serves the AS protocol; it never prints — callers report the bound addresses.
+//!
+//! State: one [`Shared`] per server (configuration, signing key, registrations, rate limiter),
+//! shared by the public and the admin listener. Children, one job each: `config` (variables and
+//! startup rules), `keys` (signing key, JWKS, random ids), `store` (registrations on disk),
+//! `wellknown` (metadata, JWKS, health), `oauth` (token endpoint), `admin` (admin API),
+//! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::var;
+use crate::exit::EnvError;
+
+pub mod admin;
+pub mod config;
+pub mod form;
+pub mod keys;
+pub mod oauth;
+pub mod problem;
+pub mod ratelimit;
+pub mod store;
+pub mod wellknown;
+
+pub use config::AsConfig;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: AsConfig,
+    pub key: keys::SigningKey,
+    pub store: store::Store,
+    pub limiter: ratelimit::Limiter,
+}
+
+/// Handler state: the shared server state behind an `Arc`.
+pub type AppState = Arc<Shared>;
+
+/// A server whose listeners are bound (so their addresses are known) but not yet serving.
+pub struct Bound {
+    state: AppState,
+    public: TcpListener,
+    admin: Option<TcpListener>,
+}
+
+impl Bound {
+    /// The address the public listener is bound to.
+    pub fn public_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.public
+            .local_addr()
+            .context("reading the public listener address")
+    }
+
+    /// The address the admin listener is bound to (`None` when `AUTHPLANE_ADMIN_ENABLED` is off).
+    pub fn admin_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.admin
+            .as_ref()
+            .map(|l| l.local_addr().context("reading the admin listener address"))
+            .transpose()
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &AsConfig {
+        &self.state.config
+    }
+
+    /// The signing key's id (`kid`).
+    pub fn kid(&self) -> &str {
+        &self.state.key.kid
+    }
+
+    /// Serves both listeners until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let public_app = public_router(self.state.clone());
+        tasks.spawn(serve_listener(self.public, public_app, token.clone()));
+        if let Some(admin) = self.admin {
+            tasks.spawn(serve_listener(
+                admin,
+                admin::router(self.state.clone()),
+                token.clone(),
+            ));
+        }
+        let trigger = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let mut result = Ok(());
+        while let Some(joined) = tasks.join_next().await {
+            // One listener failing stops the other too.
+            token.cancel();
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(e) => result = Err(anyhow::Error::new(e).context("a listener task panicked")),
+            }
+        }
+        result
+    }
+}
+
+async fn serve_listener(
+    listener: TcpListener,
+    app: Router,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
+    .context("serving HTTP")
+}
+
+/// Validates the configuration, opens the state directory (signing key under `keys/`, generated
+/// when absent; registrations in `state.json`) and binds both listeners.
+///
+/// Errors: a [`crate::exit::ConfigError`] for a configuration the real server refuses, an
+/// [`EnvError`] when a port cannot be bound.
+pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
+    config.validate()?;
+    let public_bind = config.bind_for(var::SERVER_ADDRESS, &config.server_address)?;
+    let admin_bind = if config.admin_enabled {
+        Some(config.bind_for(var::ADMIN_ADDRESS, &config.admin_address)?)
+    } else {
+        None
+    };
+    store::create_private_dir(state_dir)?;
+    let store = store::Store::open(state_dir)?;
+    let keys_dir = state_dir.join("keys");
+    let alg = config.algorithm();
+    // RSA key generation is CPU-bound for a moment; keep it off the async workers.
+    let key = tokio::task::spawn_blocking(move || keys::SigningKey::load_or_create(&keys_dir, alg))
+        .await
+        .context("generating the signing key")??;
+
+    let public = listen(&public_bind, "public", var::SERVER_ADDRESS).await?;
+    let admin = match admin_bind {
+        Some(addr) => Some(listen(&addr, "admin", var::ADMIN_ADDRESS).await?),
+        None => None,
+    };
+    let limiter = ratelimit::Limiter::new(config.rate_limit);
+    let state = Arc::new(Shared {
+        config,
+        key,
+        store,
+        limiter,
+    });
+    Ok(Bound {
+        state,
+        public,
+        admin,
+    })
+}
+
+/// Binds, then serves until `shutdown` completes (for embedding the server in other code).
+pub async fn serve(
+    config: AsConfig,
+    state_dir: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    bind(config, state_dir).await?.run(shutdown).await
+}
+
+async fn listen(addr: &str, which: &str, variable: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "another process is already listening on that port".to_owned()
+        } else {
+            e.to_string()
+        };
+        anyhow::Error::new(EnvError::explained(
+            format!("cannot listen on {addr} for the authorization server's {which} listener"),
+            why,
+            format!(
+                "stop whatever holds the port (`authplane-dev status` shows our own servers), or \
+                 set {variable} to another address such as :19000"
+            ),
+        ))
+    })
+}
+
+/// The public listener's routes (§2).
+fn public_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(wellknown::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(wellknown::metadata),
+        )
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/livez", get(wellknown::livez))
+        .route("/health", get(wellknown::health))
+        .route("/ready", get(wellknown::ready))
+        .route("/oauth/token", post(oauth::token))
+        .fallback(|| async { problem::not_found() })
+        .layer(middleware::from_fn_with_state(state.clone(), public_guard))
+        .with_state(state)
+}
+
+/// Rate limit, then the common response treatment.
+async fn public_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(ip) = ip
+        && !state.limiter.allow(ip, Instant::now())
+    {
+        return finish_response(&state, problem::slow_down());
+    }
+    let response = next.run(request).await;
+    finish_response(&state, response)
+}
+
+/// Security headers on every response and Go's text body on a 405.
+pub fn finish_response(state: &Shared, mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && response.headers().get(header::CONTENT_TYPE).is_none()
+    {
+        let (content_type, body) = problem::method_not_allowed_body();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+        *response.body_mut() = Body::from(body);
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if state.config.session_secure {
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    response
+}

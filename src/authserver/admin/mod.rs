@@ -1,0 +1,408 @@
+//! The admin listener (§3): Bearer-key authentication (constant-time compare) in front of every
+//! `/admin/*` route, `POST /admin/auth/verify`, and the resource and client routes in the child
+//! modules. Also the JSON plumbing both share: the 1 MiB body limit and Go-`encoding/json`-shaped
+//! decoding (case-insensitive member names, strict or lenient about unknown members, Go's error
+//! wording).
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use serde_json::{Map, Value, json};
+use subtle::ConstantTimeEq as _;
+
+use super::problem::AdminError;
+use super::store::UpdateError;
+use super::{AppState, form, problem};
+
+pub mod clients;
+pub mod resources;
+
+/// The largest admin request body read.
+const MAX_JSON_BYTES: usize = 1024 * 1024;
+
+/// The admin listener's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/admin/auth/verify", post(verify))
+        .route(
+            "/admin/resources",
+            get(resources::list).post(resources::create),
+        )
+        .route(
+            "/admin/resources/{id}",
+            get(resources::show)
+                .patch(resources::update)
+                .delete(resources::remove),
+        )
+        .route("/admin/clients", get(clients::list).post(clients::create))
+        .route(
+            "/admin/clients/{id}",
+            get(clients::show)
+                .patch(clients::update)
+                .delete(clients::remove),
+        )
+        .route("/admin/clients/{id}/suspend", patch(clients::suspend))
+        .route("/admin/clients/{id}/revoke", patch(clients::revoke))
+        .route("/admin/clients/{id}/reactivate", patch(clients::reactivate))
+        .route(
+            "/admin/clients/{id}/rotate-secret",
+            post(clients::rotate_secret),
+        )
+        .fallback(|| async { problem::not_found() })
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Authenticates `/admin/*` requests, then applies the common response treatment.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if (path == "/admin" || path.starts_with("/admin/"))
+        && let Err(description) = authenticate(&state, request.headers())
+    {
+        return super::finish_response(&state, problem::admin_unauthorized(description));
+    }
+    let response = next.run(request).await;
+    super::finish_response(&state, response)
+}
+
+/// Checks the Bearer key; the error is the 401's `error_description`.
+fn authenticate(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), &'static str> {
+    let Some(expected) = state.config.admin_api_key.as_deref() else {
+        return Err("admin API key not configured");
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|k| !k.is_empty());
+    let Some(presented) = presented else {
+        return Err("missing API key");
+    };
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err("invalid API key")
+    }
+}
+
+/// `POST /admin/auth/verify`: a cheap key check for the UI.
+async fn verify() -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"valid": true, "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+/// A JSON response with `Content-Type: application/json`.
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// 400 with a detail.
+pub fn bad_request(detail: impl Into<String>) -> AdminError {
+    AdminError::bad_request(detail)
+}
+
+/// 400 `invalid JSON body: <why>`.
+pub fn invalid_json(why: &str) -> AdminError {
+    AdminError::bad_request(format!("invalid JSON body: {why}"))
+}
+
+/// Maps a refused or failed store update to an error (persist failures are a 500 `internal error`).
+pub fn store_error(e: UpdateError<AdminError>) -> AdminError {
+    match e {
+        UpdateError::Refused(r) => r,
+        UpdateError::Persist(_) => AdminError::internal(),
+    }
+}
+
+/// Reads a JSON body up to 1 MiB.
+pub async fn read_body(body: Body) -> Result<Bytes, AdminError> {
+    axum::body::to_bytes(body, MAX_JSON_BYTES)
+        .await
+        .map_err(|_| invalid_json("http: request body too large"))
+}
+
+/// Whether members the request type does not know are an error (Go's `DisallowUnknownFields`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    Refuse,
+    Ignore,
+}
+
+/// A decoded JSON object whose member names were matched against the request type's fields.
+pub struct Object {
+    type_name: &'static str,
+    members: Map<String, Value>,
+}
+
+/// Why a body could not be decoded, in Go's words (`json: unknown field "x"`, …).
+pub type DecodeError = String;
+
+impl Object {
+    /// Decodes the first JSON value of `bytes` as an object of `type_name` with `fields`.
+    pub fn parse(
+        bytes: &[u8],
+        type_name: &'static str,
+        fields: &[&'static str],
+        unknown: Unknown,
+    ) -> Result<Object, DecodeError> {
+        let value = match serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Value>()
+            .next()
+        {
+            None => return Err("EOF".to_owned()),
+            Some(Err(e)) if e.is_eof() => return Err("unexpected EOF".to_owned()),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(v)) => v,
+        };
+        Object::from_value(value, type_name, fields, unknown)
+    }
+
+    /// Matches an already decoded value.
+    pub fn from_value(
+        value: Value,
+        type_name: &'static str,
+        fields: &[&'static str],
+        unknown: Unknown,
+    ) -> Result<Object, DecodeError> {
+        let Value::Object(raw) = value else {
+            return Err(format!(
+                "json: cannot unmarshal {} into Go value of type {type_name}",
+                kind(&value)
+            ));
+        };
+        let mut members = Map::new();
+        for (key, v) in raw {
+            // Go prefers an exact match, then a case-insensitive one.
+            let field = fields
+                .iter()
+                .find(|f| **f == key)
+                .or_else(|| fields.iter().find(|f| f.eq_ignore_ascii_case(&key)));
+            match field {
+                Some(f) => {
+                    members.insert((*f).to_owned(), v);
+                }
+                None if unknown == Unknown::Refuse => {
+                    return Err(format!("json: unknown field {key:?}"));
+                }
+                None => {}
+            }
+        }
+        Ok(Object { type_name, members })
+    }
+
+    fn type_error(&self, field: &str, found: &Value, go_type: &str) -> DecodeError {
+        format!(
+            "json: cannot unmarshal {} into Go struct field {}.{field} of type {go_type}",
+            kind(found),
+            self.type_name
+        )
+    }
+
+    /// True when the member is present (even as `null`).
+    pub fn has(&self, field: &str) -> bool {
+        self.members.contains_key(field)
+    }
+
+    /// A string member; `null` or absent is `None`.
+    pub fn string(&self, field: &str) -> Result<Option<String>, DecodeError> {
+        match self.members.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.type_error(field, other, "string")),
+        }
+    }
+
+    /// A boolean member.
+    pub fn boolean(&self, field: &str) -> Result<Option<bool>, DecodeError> {
+        match self.members.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.type_error(field, other, "bool")),
+        }
+    }
+
+    /// A list of strings; `null` or absent is `None`.
+    pub fn strings(&self, field: &str) -> Result<Option<Vec<String>>, DecodeError> {
+        match self.members.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.type_error(field, other, "string")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.type_error(field, other, "[]string")),
+        }
+    }
+
+    /// A list of objects of `type_name`.
+    pub fn objects(
+        &self,
+        field: &str,
+        type_name: &'static str,
+        fields: &[&'static str],
+        unknown: Unknown,
+    ) -> Result<Option<Vec<Object>>, DecodeError> {
+        match self.members.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    // Go decodes `null` into the zero value.
+                    Value::Null => Ok(Object {
+                        type_name,
+                        members: Map::new(),
+                    }),
+                    Value::Object(_) => {
+                        Object::from_value(item.clone(), type_name, fields, unknown)
+                    }
+                    other => Err(self.type_error(field, other, type_name)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.type_error(field, other, &format!("[]{type_name}"))),
+        }
+    }
+
+    /// A nested object of `type_name`.
+    pub fn object(
+        &self,
+        field: &str,
+        type_name: &'static str,
+        fields: &[&'static str],
+        unknown: Unknown,
+    ) -> Result<Option<Object>, DecodeError> {
+        match self.members.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Object(_)) => {
+                Object::from_value(v.clone(), type_name, fields, unknown).map(Some)
+            }
+            Some(other) => Err(self.type_error(field, other, type_name)),
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `limit` and `offset` of a list request.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Page {
+    /// Reads `limit` (1..=500, default `default_limit`) and `offset` (≥ 0) from query pairs.
+    pub fn from_query(
+        query: &[(String, String)],
+        default_limit: usize,
+    ) -> Result<Page, AdminError> {
+        let value = |k: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let limit = match value("limit") {
+            None | Some("") => default_limit,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=500).contains(n))
+                .ok_or_else(|| bad_request("limit must be 1..500"))?,
+        };
+        let offset = match value("offset") {
+            None | Some("") => 0,
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| bad_request("offset must be a non-negative integer"))?,
+        };
+        Ok(Page { limit, offset })
+    }
+
+    /// The page of `items`.
+    pub fn apply<T>(self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .collect()
+    }
+}
+
+/// The query string as pairs (a malformed one is a 400).
+pub fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, AdminError> {
+    let mut pairs = Vec::new();
+    form::parse_query(query.unwrap_or(""), &mut pairs)
+        .map_err(|e| bad_request(format!("invalid query string: {e}")))?;
+    Ok(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_shaped_decoding() {
+        let o = Object::parse(
+            br#"{"Slug":"x","n":null}"#,
+            "t",
+            &["slug", "n"],
+            Unknown::Refuse,
+        )
+        .unwrap();
+        assert_eq!(o.string("slug").unwrap().as_deref(), Some("x"));
+        assert_eq!(o.string("n").unwrap(), None);
+        let e = Object::parse(
+            br#"{"slug":"x","bogus":1}"#,
+            "t",
+            &["slug"],
+            Unknown::Refuse,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e, r#"json: unknown field "bogus""#);
+        assert!(Object::parse(br#"{"bogus":1}"#, "t", &["slug"], Unknown::Ignore).is_ok());
+        assert_eq!(
+            Object::parse(b"", "t", &[], Unknown::Refuse).err().unwrap(),
+            "EOF"
+        );
+        let o = Object::parse(
+            br#"{"slug":5}"#,
+            "createResourceRequest",
+            &["slug"],
+            Unknown::Refuse,
+        )
+        .unwrap();
+        assert_eq!(
+            o.string("slug").unwrap_err(),
+            "json: cannot unmarshal number into Go struct field createResourceRequest.slug of type string"
+        );
+        assert!(Object::parse(b"[1]", "t", &[], Unknown::Refuse).is_err());
+    }
+}

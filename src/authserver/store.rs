@@ -1,0 +1,298 @@
+//! Registrations: resources, clients and token issuances, held in memory behind one lock and
+//! persisted as one JSON file (`<state>/state.json`, written to a temporary file and renamed, mode
+//! 0600) after every change, so a restart keeps them. Also the salted client-secret hashes.
+//!
+//! Nothing here speaks HTTP; handlers in `admin/` and `oauth.rs` call [`Store::read`] and
+//! [`Store::update`].
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// File name of the registrations inside the state directory.
+pub const STATE_FILE: &str = "state.json";
+
+/// One scope a resource declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceScope {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub upstream: String,
+}
+
+/// A resource's access policy (client-id lists; `connect` only for broker resources).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    #[serde(default)]
+    pub exchange_allowed_client_ids: Vec<String>,
+    #[serde(default)]
+    pub runtime_client_ids: Vec<String>,
+    #[serde(default)]
+    pub connect_allowed_return_urls: Option<Vec<String>>,
+}
+
+/// A registered resource (`POST /admin/resources`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: String,
+    pub slug: String,
+    pub uri: String,
+    pub backend_kind: String,
+    pub broker_provider_id: String,
+    pub display_name: String,
+    pub scopes: Vec<ResourceScope>,
+    pub policy: Policy,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Lifecycle state of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl ClientStatus {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientStatus::Active => "active",
+            ClientStatus::Suspended => "suspended",
+            ClientStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// A registered OAuth client (`POST /admin/clients`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// `None` for public clients (`token_endpoint_auth_method: none`).
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    /// Space-separated scope ceiling.
+    pub scope: String,
+    pub status: ClientStatus,
+    pub registration_source: String,
+    pub agent: bool,
+    pub agent_description: String,
+    pub issued_at: String,
+    pub updated_at: String,
+}
+
+/// A minted access token (the real server's machine-token + issuance rows in one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issuance {
+    pub jti: String,
+    pub client_id: String,
+    /// The resource the token's audience resolved to, if any: such a resource cannot be deleted.
+    pub resource_id: Option<String>,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// Everything the server keeps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Data {
+    #[serde(default)]
+    pub resources: Vec<Resource>,
+    #[serde(default)]
+    pub clients: Vec<Client>,
+    #[serde(default)]
+    pub issuances: Vec<Issuance>,
+}
+
+/// The registrations and where they are persisted.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    data: Mutex<Data>,
+}
+
+impl Store {
+    /// Opens `<dir>/state.json` (a missing file is an empty store).
+    pub fn open(dir: &Path) -> anyhow::Result<Store> {
+        create_private_dir(dir)?;
+        let path = dir.join(STATE_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a valid state file; delete it to start with no registrations",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Data::default(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(Store {
+            path,
+            data: Mutex::new(data),
+        })
+    }
+
+    /// Runs `f` on a snapshot under the lock.
+    pub fn read<T>(&self, f: impl FnOnce(&Data) -> T) -> T {
+        let data = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&data)
+    }
+
+    /// Runs `f` on a copy of the data; when it returns `Ok` the copy is persisted and becomes the
+    /// current state, so a failed write or a refused change leaves nothing half-applied.
+    pub fn update<T, E>(
+        &self,
+        f: impl FnOnce(&mut Data) -> Result<T, E>,
+    ) -> Result<T, UpdateError<E>> {
+        let mut data = self
+            .data
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = data.clone();
+        let value = f(&mut next).map_err(UpdateError::Refused)?;
+        let bytes = serde_json::to_vec_pretty(&next)
+            .map_err(|e| UpdateError::Persist(anyhow::Error::new(e)))?;
+        write_private_file(&self.path, &bytes).map_err(UpdateError::Persist)?;
+        *data = next;
+        Ok(value)
+    }
+}
+
+/// Why [`Store::update`] did not apply a change.
+#[derive(Debug)]
+pub enum UpdateError<E> {
+    /// The closure refused the change.
+    Refused(E),
+    /// The state file could not be written.
+    Persist(anyhow::Error),
+}
+
+/// Creates `dir` (and parents) and restricts it to the owner (0700).
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {} to its owner", dir.display()))
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename), mode
+/// 0600.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// Hashes a client secret as `sha256$<salt>$<digest>` (16 random salt bytes, base64url).
+pub fn hash_secret(secret: &str) -> String {
+    let salt = super::keys::random_id(16);
+    format!("sha256${salt}${}", digest(&salt, secret))
+}
+
+/// Compares a presented secret with a stored hash in constant time.
+pub fn verify_secret(stored: &str, presented: &str) -> bool {
+    let mut parts = stored.splitn(3, '$');
+    let (Some("sha256"), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    digest(salt, presented)
+        .as_bytes()
+        .ct_eq(expected.as_bytes())
+        .into()
+}
+
+fn digest(salt: &str, secret: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(b"\0");
+    h.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}
+
+/// The current time as RFC 3339 UTC (nanoseconds trimmed like Go's `time.Time` JSON).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_verify_only_with_the_right_value() {
+        let h = hash_secret("s3cret");
+        assert!(verify_secret(&h, "s3cret"));
+        assert!(!verify_secret(&h, "s3cres"));
+        assert!(!verify_secret("garbage", "s3cret"));
+        assert_ne!(hash_secret("s3cret"), h, "salted");
+    }
+
+    #[test]
+    fn updates_persist_and_refusals_leave_state_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .update(|d| {
+                d.issuances.push(Issuance {
+                    jti: "j".into(),
+                    client_id: "c".into(),
+                    resource_id: None,
+                    scope: String::new(),
+                    issued_at: 1,
+                    expires_at: 2,
+                });
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        let refused = store.update(|d| {
+            d.issuances.clear();
+            Err::<(), _>("no")
+        });
+        assert!(matches!(refused, Err(UpdateError::Refused("no"))));
+        let reopened = Store::open(dir.path()).unwrap();
+        assert_eq!(reopened.read(|d| d.issuances.len()), 1);
+        let mode = std::fs::metadata(dir.path().join(STATE_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
