@@ -62,6 +62,7 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert_eq!(doc["ok"], true, "{doc:#}");
     for name in [
         "AS discovery",
+        "resource URI",
         "resource demo-mcp",
         "client",
         "mint token",
@@ -201,7 +202,8 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
             .unwrap()
             .contains("AUTHPLANE_DEV_RESOURCE_URI")
     );
-    assert_eq!(step(&doc, "check token")["ok"], false);
+    assert_eq!(step(&doc, "resource URI")["ok"], false);
+    assert_eq!(step(&doc, "resource slash-mcp")["status"], "skip");
     assert_eq!(step(&doc, "MCP initialize")["status"], "skip");
 }
 

@@ -47,9 +47,22 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
-    if let Some(f) = claims::check_resource_uri(&settings.resource_uri, &flow.expectations) {
-        // Recorded up front: every later step would fail for this reason.
-        run.finding(f);
+    if !check_resource_uri(&mut run, settings, &flow.expectations) {
+        // Registering or patching the resource with this URI would spread the mistake (and
+        // `--fix` would "repair" a correct registration), so nothing more is done.
+        let mut rest = vec![
+            format!("resource {}", settings.resource_slug),
+            "client".to_owned(),
+            "mint token".to_owned(),
+            "check token".to_owned(),
+        ];
+        rest.extend(mcp_step_names(args));
+        skip_steps(
+            &mut run,
+            &rest,
+            "skipped: fix the resource URI first (see the finding above)",
+        );
+        return Ok(run.finish());
     }
     let Some(resource) = flow.ensure_resource(&mut run, args.fix).await else {
         return Ok(run.finish());
@@ -73,7 +86,11 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     };
     if !flow.check_token(&mut run, &minted.access_token) {
-        skip_rest(&mut run, args.no_probes);
+        skip_steps(
+            &mut run,
+            &mcp_step_names(args),
+            "skipped: the token would be refused (see the findings above)",
+        );
         return Ok(run.finish());
     }
 
@@ -146,21 +163,59 @@ pub(crate) fn dials_embedded_echo(settings: &Settings) -> bool {
         || url::same_local_server(&settings.mcp_url, &settings.audience())
 }
 
-fn skip_rest(run: &mut Run<'_>, no_probes: bool) {
-    let mut names = vec![
-        "MCP initialize",
-        "notifications/initialized",
-        "tools/call echo",
-    ];
-    if !no_probes {
-        names.extend(PROBE_STEPS);
+/// The configured resource URI must be the audience the server checks (step "resource URI").
+fn check_resource_uri(run: &mut Run<'_>, settings: &Settings, exp: &Expectations) -> bool {
+    let t = run.start("resource URI");
+    let source = match exp.audience_source {
+        AudienceSource::Echo => format!("{} + {}", var::BASE_URL, var::MCP_PATH),
+        AudienceSource::McpUrl => "the MCP URL dialled".to_owned(),
+    };
+    match claims::check_resource_uri(&settings.resource_uri, exp) {
+        None => {
+            run.pass(
+                t,
+                format!(
+                    "{} is the server's audience ({source})",
+                    settings.resource_uri
+                ),
+                json!({"resource_uri": settings.resource_uri, "audience": exp.audience}),
+            );
+            true
+        }
+        Some(f) => {
+            run.fail(
+                t,
+                format!(
+                    "{} is not the server's audience {} ({source})",
+                    settings.resource_uri, exp.audience
+                ),
+                json!({"resource_uri": settings.resource_uri, "audience": exp.audience}),
+            );
+            run.finding(f);
+            false
+        }
     }
+}
+
+/// The names of the MCP and probe steps for these flags (to mark them skipped).
+fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
+    let mut names: Vec<String> = match args.protocol {
+        Protocol::Legacy => vec![
+            "MCP initialize".into(),
+            "notifications/initialized".into(),
+            "tools/call echo".into(),
+        ],
+        Protocol::Stateless => vec!["tools/call echo (stateless)".into()],
+        Protocol::Auto => vec!["protocol era".into()],
+    };
+    names.extend(PROBE_STEPS.iter().map(|s| (*s).to_owned()));
+    names
+}
+
+fn skip_steps(run: &mut Run<'_>, names: &[String], why: &str) {
     for name in names {
         let t = run.start(name);
-        run.skip(
-            t,
-            "skipped: the token would be refused (see the findings above)",
-        );
+        run.skip(t, why);
     }
 }
 

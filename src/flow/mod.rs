@@ -199,19 +199,19 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
             REQUEST_TIMEOUT.as_secs()
         );
     }
-    // reqwest's Display hides the cause ("error sending request"); the chain names it
-    // (e.g. "Connection refused").
-    let mut text = e.to_string();
+    // reqwest's Display hides the cause ("error sending request"); the innermost cause names it
+    // (e.g. "Connection refused (os error 111)").
+    let mut innermost = None;
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        innermost = Some(cause.to_string());
         source = cause.source();
     }
+    let cause = innermost.unwrap_or_else(|| e.to_string());
     if e.is_connect() {
-        format!("connection failed ({text})")
+        format!("connection failed: {cause}")
     } else {
-        text
+        cause
     }
 }
 
