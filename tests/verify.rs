@@ -97,6 +97,16 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert_eq!(step(&doc, "client")["detail"]["reused"], true);
     assert_eq!(step(&doc, "probe: no token")["status"], "skip", "{doc:#}");
 
+    // The echo server (rmcp) speaks both eras: auto finds the stateless one.
+    let (code, doc) = verify(&stack, &["--protocol", "auto"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["protocol_era"], "stateless", "{doc:#}");
+    assert_eq!(step(&doc, "protocol era")["detail"]["era"], "stateless");
+    assert_eq!(step(&doc, "probe: no token")["status"], "pass", "{doc:#}");
+    let (code, doc) = verify(&stack, &["--protocol", "stateless", "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "tools/call echo (stateless)")["ok"], true);
+
     // token: stdout is the JWT and nothing else.
     let out = stack.run(&["token"]);
     assert!(out.status.success(), "{out:?}");

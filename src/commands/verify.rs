@@ -1428,3 +1428,128 @@ async fn probe_no_token(run: &mut Run<'_>, mcp: &McpClient, era: Era) {
         (s, _) => run.warn(t, format!("unexpected HTTP {s} (expected 401)"), detail),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ColorChoice, OutputOptions, Reporter};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    /// A session-era-only server (like FastMCP): a stateless request is a 400.
+    async fn session_only_server(hide_tool: bool) -> String {
+        let router = axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(move |headers: HeaderMap, body: String| async move {
+                let msg: Value = serde_json::from_str(&body).unwrap();
+                let session = headers.get("mcp-session-id").is_some();
+                let method = msg["method"].as_str().unwrap_or("").to_owned();
+                if headers.get("authorization").is_none() {
+                    return (StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer error=\"invalid_token\"")], "").into_response();
+                }
+                if method != "initialize" && !session {
+                    return (StatusCode::BAD_REQUEST, "Missing session ID").into_response();
+                }
+                if method == "notifications/initialized" {
+                    return StatusCode::ACCEPTED.into_response();
+                }
+                let result = if method == "initialize" {
+                    json!({"protocolVersion":"2025-06-18","serverInfo":{"name":"fastmcp"}})
+                } else if hide_tool {
+                    json!({"content":[{"type":"text","text":"Unknown tool: 'echo'"}],"isError":true})
+                } else {
+                    json!({"content":[{"type":"text","text":msg["params"]["arguments"]["text"]}],"isError":false})
+                };
+                (
+                    [("content-type", "application/json"), ("mcp-session-id", "abcdef123456")],
+                    json!({"jsonrpc":"2.0","id":msg["id"],"result":result}).to_string(),
+                )
+                    .into_response()
+            }),
+        );
+        format!("{}/mcp", crate::flow::mock::serve(router).await)
+    }
+
+    fn reporter() -> Reporter {
+        Reporter::new(OutputOptions {
+            json: true,
+            color: ColorChoice::Never,
+            show_secrets: false,
+        })
+    }
+
+    #[tokio::test]
+    async fn auto_falls_back_to_the_session_era_on_400() {
+        let url = session_only_server(false).await;
+        let mcp = McpClient::new(http_client().unwrap(), &url, Some("token"));
+        let reporter = reporter();
+        let mut run = reporter.run("verify");
+        assert_eq!(
+            exercise_mcp(&mut run, &mcp, Protocol::Auto).await,
+            Some(Era::Session)
+        );
+        let outcome = run.finish();
+        assert!(outcome.ok(), "{:?}", outcome.findings);
+        let names: Vec<&str> = outcome.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "protocol era",
+                "MCP initialize",
+                "notifications/initialized",
+                "tools/call echo"
+            ]
+        );
+        assert_eq!(outcome.steps[0].detail["era"], "session");
+        assert!(outcome.steps[1].summary.contains("2025-06-18"));
+        assert!(outcome.steps[1].summary.contains("abcdef12…"));
+
+        // --protocol stateless against it fails with mcp_handshake_failed and the exchange.
+        let mut run = reporter.run("verify");
+        assert_eq!(
+            exercise_mcp(&mut run, &mcp, Protocol::Stateless).await,
+            None
+        );
+        let outcome = run.finish();
+        assert_eq!(outcome.findings[0].code, Code::McpHandshakeFailed);
+        assert!(outcome.findings[0].fix.contains("--protocol legacy"));
+        assert_eq!(outcome.steps[0].detail["exchange"]["status"], 400);
+    }
+
+    #[tokio::test]
+    async fn a_hidden_tool_and_a_401_are_reported() {
+        let url = session_only_server(true).await;
+        let reporter = reporter();
+        let mcp = McpClient::new(http_client().unwrap(), &url, Some("token"));
+        let mut run = reporter.run("verify");
+        assert_eq!(exercise_mcp(&mut run, &mcp, Protocol::Legacy).await, None);
+        let outcome = run.finish();
+        assert_eq!(outcome.findings[0].code, Code::McpHandshakeFailed);
+
+        let anonymous = McpClient::new(http_client().unwrap(), &url, None);
+        let mut run = reporter.run("verify");
+        assert_eq!(
+            exercise_mcp(&mut run, &anonymous, Protocol::Legacy).await,
+            None
+        );
+        let outcome = run.finish();
+        assert_eq!(outcome.findings[0].code, Code::TokenRejected);
+        assert!(
+            outcome.findings[0]
+                .actual
+                .as_deref()
+                .unwrap()
+                .starts_with("HTTP 401")
+        );
+
+        // The no-token probe: 401 without resource_metadata is a warning.
+        let mut run = reporter.run("verify");
+        probe_no_token(&mut run, &anonymous, Era::Session).await;
+        let outcome = run.finish();
+        assert!(outcome.ok());
+        assert_eq!(
+            outcome.findings[0].severity,
+            crate::diagnose::Severity::Warning
+        );
+    }
+}
