@@ -203,4 +203,15 @@ mod tests {
             .unwrap();
         assert_eq!((form.get("scope"), form.get("g")), (None, Some("1")));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_input_parses_or_fails_cleanly(text in ".*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut out = Vec::new();
+            let _ = parse_query(&text, &mut out);
+            let _ = unescape(&text);
+            let lossy = String::from_utf8_lossy(&raw);
+            let _ = parse_query(&lossy, &mut out);
+        }
+    }
 }

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -24,6 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::var;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub key: keys::SigningKey,
     pub store: store::Store,
     pub limiter: ratelimit::Limiter,
+    /// Where one line per request goes, once someone asked for it ([`Bound::request_log`]).
+    request_log: OnceLock<mpsc::UnboundedSender<String>>,
 }
 
 /// Handler state: the shared server state behind an `Arc`.
@@ -84,6 +87,14 @@ impl Bound {
     /// The signing key's id (`kid`).
     pub fn kid(&self) -> &str {
         &self.state.key.kid
+    }
+
+    /// One line per request served from now on (`authserver: <time> <listener> <METHOD> <path> →
+    /// <status>[ <error>]`); the query string is never logged (it may carry a client secret).
+    pub fn request_log(&self) -> mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.state.request_log.set(tx);
+        rx
     }
 
     /// Serves both listeners until `shutdown` completes, then lets in-flight requests finish.
@@ -168,6 +179,7 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
         key,
         store,
         limiter,
+        request_log: OnceLock::new(),
     });
     Ok(Bound {
         state,
@@ -205,7 +217,7 @@ async fn listen(addr: &str, which: &str, variable: &str) -> anyhow::Result<TcpLi
 
 /// The public listener's routes (§2).
 fn public_router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(wellknown::metadata),
@@ -220,12 +232,26 @@ fn public_router(state: AppState) -> Router {
         .route("/ready", get(wellknown::ready))
         .route("/oauth/token", post(oauth::token))
         .fallback(|| async { problem::not_found() })
-        .layer(middleware::from_fn_with_state(state.clone(), public_guard))
-        .with_state(state)
+        .with_state(state.clone());
+    wrap(routes, middleware::from_fn_with_state(state, public_guard))
+}
+
+/// Puts `layer` around the whole router rather than around each route, so it sees the final
+/// response (axum adds `Allow` to a 405 outside per-route layers).
+pub fn wrap<L>(routes: Router, layer: L) -> Router
+where
+    L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service:
+        tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + Sync + 'static,
+    <L::Service as tower::Service<Request>>::Response: axum::response::IntoResponse + 'static,
+    <L::Service as tower::Service<Request>>::Future: Send + 'static,
+{
+    Router::new().fallback_service(routes).layer(layer)
 }
 
 /// Rate limit, then the common response treatment.
 async fn public_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let seen = Seen::of(&request, "public");
     let ip = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -233,14 +259,53 @@ async fn public_guard(State(state): State<AppState>, request: Request, next: Nex
     if let Some(ip) = ip
         && !state.limiter.allow(ip, Instant::now())
     {
-        return finish_response(&state, problem::slow_down());
+        return finish_response(&state, &seen, problem::slow_down());
     }
     let response = next.run(request).await;
-    finish_response(&state, response)
+    finish_response(&state, &seen, response)
 }
 
-/// Security headers on every response and Go's text body on a 405.
-pub fn finish_response(state: &Shared, mut response: Response) -> Response {
+/// What the request log says about a request (captured before the handler consumes it).
+pub struct Seen {
+    listener: &'static str,
+    method: axum::http::Method,
+    path: String,
+}
+
+impl Seen {
+    /// Captures method and path (never the query) of a request on `listener`.
+    pub fn of(request: &Request, listener: &'static str) -> Seen {
+        Seen {
+            listener,
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+        }
+    }
+}
+
+/// Logs the request, then adds the security headers to every response and Go's text body to a
+/// 405.
+pub fn finish_response(state: &Shared, seen: &Seen, mut response: Response) -> Response {
+    if let Some(log) = state.request_log.get() {
+        let now = time::OffsetDateTime::now_utc();
+        let time = now
+            .replace_nanosecond(0)
+            .unwrap_or(now)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut line = format!(
+            "authserver: {time} {} {} {} → {}",
+            seen.listener,
+            seen.method,
+            seen.path,
+            response.status().as_u16()
+        );
+        if let Some(problem::Logged(what)) = response.extensions().get::<problem::Logged>() {
+            line.push(' ');
+            line.push_str(what);
+        }
+        let _ = log.send(line);
+    }
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && response.headers().get(header::CONTENT_TYPE).is_none()
     {
@@ -248,7 +313,19 @@ pub fn finish_response(state: &Shared, mut response: Response) -> Response {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, content_type);
+        // The router may already have declared the empty body's length.
+        response.headers_mut().remove(header::CONTENT_LENGTH);
         *response.body_mut() = Body::from(body);
+        // Go writes `Allow: GET, HEAD`; axum joins without the space.
+        let spaced = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>().join(", "))
+            .and_then(|v| HeaderValue::from_str(&v).ok());
+        if let Some(allow) = spaced {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
     }
     let headers = response.headers_mut();
     headers.insert(

@@ -8,6 +8,16 @@ use serde_json::json;
 
 const PROBLEM_JSON: &str = "application/problem+json";
 
+/// What went wrong, attached to error responses as an extension so the request log can show it
+/// without parsing bodies.
+#[derive(Debug, Clone)]
+pub struct Logged(pub String);
+
+fn logged(mut response: Response, what: String) -> Response {
+    response.extensions_mut().insert(Logged(what));
+    response
+}
+
 fn status_text(status: StatusCode) -> &'static str {
     status.canonical_reason().unwrap_or("Unknown")
 }
@@ -31,7 +41,10 @@ pub fn oauth(status: StatusCode, code: &str, description: &str) -> Response {
         "detail": description,
         "status": status.as_u16(),
     });
-    with_type(status, PROBLEM_JSON, body.to_string())
+    logged(
+        with_type(status, PROBLEM_JSON, body.to_string()),
+        format!("{code}: {description}"),
+    )
 }
 
 /// `invalid_client` (401) with the Basic challenge the real server always sends.
@@ -65,17 +78,23 @@ pub fn admin(status: StatusCode, detail: &str) -> Response {
         "status": status.as_u16(),
         "detail": detail,
     });
-    with_type(status, PROBLEM_JSON, body.to_string())
+    logged(
+        with_type(status, PROBLEM_JSON, body.to_string()),
+        detail.to_owned(),
+    )
 }
 
 /// The admin listener's 401: `{"error":"unauthorized","error_description":…}` with a Bearer
 /// challenge.
 pub fn admin_unauthorized(description: &str) -> Response {
     let body = json!({"error": "unauthorized", "error_description": description});
-    let mut response = with_type(
-        StatusCode::UNAUTHORIZED,
-        "application/json",
-        body.to_string(),
+    let mut response = logged(
+        with_type(
+            StatusCode::UNAUTHORIZED,
+            "application/json",
+            body.to_string(),
+        ),
+        format!("unauthorized: {description}"),
     );
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,

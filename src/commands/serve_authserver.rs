@@ -53,7 +53,20 @@ pub async fn serve_foreground(
             ));
         }
     }
-    bound.run(shutdown_signal()).await
+    let mut requests = bound.request_log();
+    let run = bound.run(shutdown_signal());
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            result = &mut run => {
+                while let Ok(line) = requests.try_recv() {
+                    reporter.line(&line);
+                }
+                return result;
+            }
+            Some(line) = requests.recv() => reporter.line(&line),
+        }
+    }
 }
 
 fn display_dir(dir: &Path) -> PathBuf {

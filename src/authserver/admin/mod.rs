@@ -26,7 +26,7 @@ const MAX_JSON_BYTES: usize = 1024 * 1024;
 
 /// The admin listener's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/admin/auth/verify", post(verify))
         .route(
             "/admin/resources",
@@ -53,20 +53,21 @@ pub fn router(state: AppState) -> Router {
             post(clients::rotate_secret),
         )
         .fallback(|| async { problem::not_found() })
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .with_state(state.clone());
+    super::wrap(routes, middleware::from_fn_with_state(state, guard))
 }
 
 /// Authenticates `/admin/*` requests, then applies the common response treatment.
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let seen = super::Seen::of(&request, "admin");
     let path = request.uri().path();
     if (path == "/admin" || path.starts_with("/admin/"))
         && let Err(description) = authenticate(&state, request.headers())
     {
-        return super::finish_response(&state, problem::admin_unauthorized(description));
+        return super::finish_response(&state, &seen, problem::admin_unauthorized(description));
     }
     let response = next.run(request).await;
-    super::finish_response(&state, response)
+    super::finish_response(&state, &seen, response)
 }
 
 /// Checks the Bearer key; the error is the 401's `error_description`.
@@ -404,5 +405,16 @@ mod tests {
             "json: cannot unmarshal number into Go struct field createResourceRequest.slug of type string"
         );
         assert!(Object::parse(b"[1]", "t", &[], Unknown::Refuse).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_decodes_or_fails_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            if let Ok(o) = Object::parse(&raw, "t", &["a", "b"], Unknown::Refuse) {
+                let _ = o.string("a");
+                let _ = o.strings("b");
+                let _ = o.objects("a", "u", &["x"], Unknown::Ignore);
+            }
+        }
     }
 }
