@@ -49,6 +49,9 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
     if !ctx.reporter.json() {
         ctx.reporter.line(&summary);
     }
+    if let Some(warning) = port_mismatch(&ready.audience, ready.address.port()) {
+        ctx.reporter.note(&warning);
+    }
 
     let mut rejections = server.take_rejections();
     let serve = server.serve(shutdown_signal());
@@ -106,6 +109,21 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
     })
 }
 
+/// A warning when the audience names a loopback host on another port than the one bound: clients
+/// that dial the audience URL would not reach this server. Not an error (a proxy may sit between).
+fn port_mismatch(audience: &str, bound: u16) -> Option<String> {
+    let url = url::Url::parse(audience).ok()?;
+    let port = url.port_or_known_default()?;
+    (is_loopback_issuer(audience) && port != bound).then(|| {
+        format!(
+            "echo: warning: the audience {audience} names port {port} but the server listens on {bound}; \
+             set {}= and {}= to the same port unless a proxy forwards between them",
+            var::PORT,
+            var::BASE_URL
+        )
+    })
+}
+
 fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
@@ -120,13 +138,13 @@ fn explain(err: StartError, config: &EchoConfig) -> anyhow::Error {
     match err {
         StartError::PortInUse { port, address } => EnvError::explained(
             format!("port {port} is already in use ({address})"),
-            "the echo server listens on PORT and something else holds it (an earlier `serve echo` or `up`?)",
+            "The echo server listens on PORT and something else holds it (an earlier `serve echo` or `up`?)",
             format!("stop that process (`authplane-dev clean`), or set {}= to a free port and update {} to match", var::PORT, var::BASE_URL),
         )
         .into(),
         StartError::Bind { address, source } => EnvError::explained(
             format!("cannot listen on {address}: {source}"),
-            "the operating system refused the socket",
+            "The operating system refused the socket",
             format!("set {}= to another port", var::PORT),
         )
         .into(),
@@ -151,13 +169,13 @@ fn explain(err: StartError, config: &EchoConfig) -> anyhow::Error {
         .into(),
         StartError::Unreachable { issuer, message } => EnvError::explained(
             format!("cannot reach the authorization server at {issuer}: {message}"),
-            format!("the echo server discovers {issuer}/.well-known/oauth-authorization-server at startup (from {}) and cannot verify tokens without it", var::ISSUER),
+            format!("The echo server discovers {issuer}/.well-known/oauth-authorization-server at startup (from {}) and cannot verify tokens without it", var::ISSUER),
             format!("start the AS (`authplane-dev up` or `authplane-dev serve authserver`) and check that {} points at it", var::ISSUER),
         )
         .into(),
         StartError::JwksUnavailable { issuer, message } => EnvError::explained(
             format!("the authorization server at {issuer} answered discovery but its signing keys (JWKS) could not be fetched: {message}"),
-            "the echo server needs the AS's public keys to verify tokens",
+            "The echo server needs the AS's public keys to verify tokens",
             "check the AS log (`authplane-dev logs authserver`) and that its jwks_uri is reachable from this machine",
         )
         .into(),
@@ -189,6 +207,13 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_audience_on_another_port_is_flagged() {
+        assert!(port_mismatch("http://localhost:8080/mcp", 8081).is_some());
+        assert!(port_mismatch("http://localhost:8080/mcp", 8080).is_none());
+        assert!(port_mismatch("https://mcp.example.com/mcp", 8080).is_none());
+    }
 
     #[test]
     fn dev_mode_values() {

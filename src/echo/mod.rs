@@ -181,6 +181,7 @@ impl EchoServer {
             );
         }
         allowed_hosts.extend(config.allowed_hosts.iter().cloned());
+        allowed_hosts.sort_unstable();
         allowed_hosts.dedup();
         let mcp_config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(allowed_hosts)
