@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::{Stack, alive, listening, mode, wait_until};
+use support_stack::{KillOnDrop, Stack, alive, listening, mode, wait_until};
 
 fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["components"]
@@ -129,6 +129,10 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     up(&stack);
     let pids = [stack.pid("authserver").unwrap(), stack.pid("echo").unwrap()];
     std::fs::write(stack.path(".run/credentials.json"), "{}").unwrap();
+    assert!(
+        stack.path(".run/authserver").is_dir(),
+        "the AS keeps its state there"
+    );
     let env_before = std::fs::read_to_string(stack.path(".env")).unwrap();
 
     let (code, doc) = stack.json(&["clean"]);
@@ -145,6 +149,10 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
         env_before
     );
     assert!(stack.path(".run/credentials.json").exists());
+    assert!(
+        stack.path(".run/authserver").is_dir(),
+        "AS state was removed"
+    );
     for gone in [
         ".run/authserver.pid",
         ".run/echo.pid",
@@ -245,4 +253,153 @@ fn logs_show_each_component_and_follow_refuses_json() {
     assert!(!text.contains("=== authserver ==="), "{text}");
     let (code, _) = stack.json(&["logs", "-f"]);
     assert_eq!(code, 2);
+}
+
+#[test]
+fn restarting_the_authorization_server_restarts_the_echo_server() {
+    let stack = Stack::new();
+    up(&stack);
+    let as_pid = stack.pid("authserver").unwrap();
+    let echo_pid = stack.pid("echo").unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(as_pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !alive(as_pid)));
+
+    let doc = up(&stack);
+    let restart = step(&doc, "restart echo MCP server");
+    assert_eq!(restart["status"], "pass", "{doc:#}");
+    assert!(!alive(echo_pid), "the old echo server still runs");
+    let new_echo = stack.pid("echo").unwrap();
+    assert_ne!(new_echo, echo_pid);
+    let (_, status) = stack.json(&["status"]);
+    assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
+}
+
+#[test]
+fn a_pid_file_naming_another_program_is_never_signalled() {
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    // This test process is alive but is not `serve authserver`: a reused pid.
+    std::fs::write(
+        stack.path(".run/authserver.pid"),
+        format!(
+            "{}\nstart_time=\ncomponent=authserver\n",
+            std::process::id()
+        ),
+    )
+    .unwrap();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0);
+    let c = component(&status, "authserver");
+    assert_eq!(c["state"], "stale", "{status:#}");
+    assert!(
+        c["reason"].as_str().unwrap().contains("another program"),
+        "{status:#}"
+    );
+
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!stack.path(".run/authserver.pid").exists());
+    // Still here: clean did not signal us.
+}
+
+#[test]
+fn logs_follow_prints_appended_lines_until_interrupted() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    let log = stack.path(".run/echo.log");
+    std::fs::write(&log, "before\n").unwrap();
+    let mut guard = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"))
+            .current_dir(stack.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["logs", "echo", "-f"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The guard kills the follower even if an assertion below fails.
+    let child = &mut guard.0;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |want: &str| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no line {want:?}"));
+        if line == want {
+            break;
+        }
+    };
+    next("before");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"after\n")
+        .unwrap();
+    next("after");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut exited = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        exited = child.try_wait().unwrap();
+        exited.is_some()
+    }));
+    assert_eq!(exited.unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_server_that_exits_at_startup_is_as_unreachable_with_its_log() {
+    let stack = Stack::new();
+    // A well-known weak secret on a non-localhost issuer: the AS refuses to start.
+    let env = std::fs::read_to_string(stack.path(".env")).unwrap();
+    let p = stack.ports.public;
+    let env: String = env
+        .lines()
+        .map(|l| {
+            if l.starts_with("AUTHPLANE_SESSION_SECRET=") {
+                "AUTHPLANE_SESSION_SECRET=changeme".to_owned()
+            } else if l.starts_with("AUTHPLANE_SERVER_ISSUER=") {
+                format!("AUTHPLANE_SERVER_ISSUER=http://example.com:{p}\nAUTHPLANE_DEV_PUBLIC_URL=http://localhost:{p}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(stack.path(".env"), env).unwrap();
+
+    let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let finding = &doc["findings"][0];
+    assert_eq!(finding["code"], "as_unreachable", "{doc:#}");
+    assert!(
+        finding["message"].as_str().unwrap().contains("exited"),
+        "{doc:#}"
+    );
+    let why = finding["why"].as_str().unwrap();
+    assert!(
+        why.contains("authserver.log") && why.contains("| "),
+        "{why}"
+    );
+    assert_eq!(step(&doc, "echo MCP server")["status"], "skip");
+    assert!(
+        stack.pid("authserver").is_none(),
+        "a failed start leaves no pid file"
+    );
 }

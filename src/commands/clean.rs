@@ -19,6 +19,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     let run_dir = &settings.run_dir;
     let mut run = ctx.reporter.run("clean");
     let mut stopped = Vec::new();
+    let mut removed: Vec<PathBuf> = Vec::new();
 
     for component in stack::COMPONENTS {
         let timer = run.start(&format!("stop {}", process::title(component)));
@@ -35,6 +36,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
                         json!({"pid": pid}),
                     );
                     stopped.push(json!({"name": process::name(component), "pid": pid}));
+                    removed.push(process::pid_path(run_dir, component));
                 }
                 Err(e) => {
                     run.fail(timer, format!("cannot stop pid {pid}"), json!({"pid": pid}));
@@ -42,7 +44,9 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
                 }
             },
             process::PidState::Stale { pid, reason } => {
-                let _ = process::remove_pid_file(run_dir, component);
+                if let Ok(true) = process::remove_pid_file(run_dir, component) {
+                    removed.push(process::pid_path(run_dir, component));
+                }
                 run.pass(
                     timer,
                     format!("was not running; removed a stale pid file ({reason})"),
@@ -53,7 +57,6 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         }
     }
 
-    let mut removed: Vec<PathBuf> = Vec::new();
     let mut kept: Vec<PathBuf> = Vec::new();
     let timer = run.start("remove files");
     let result = if args.all {

@@ -35,8 +35,12 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     };
     let mut run = ctx.reporter.run("logs");
     let mut by_name = serde_json::Map::new();
+    let mut offsets = Vec::new();
     for &component in &components {
         let path = process::log_path(run_dir, component);
+        // Taken before the tail is read: a line appended in between is shown twice at worst,
+        // never lost.
+        offsets.push(std::fs::metadata(&path).map_or(0, |m| m.len()));
         let lines = health::tail(&path, args.lines);
         run.text(format!("=== {} ===", process::name(component)));
         if !path.exists() {
@@ -55,22 +59,32 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     if !args.follow {
         return Ok(outcome);
     }
+    // Ctrl-C is caught from here on (registered before anything is shown, so an interrupt right
+    // after the first lines still ends the command cleanly with exit 0).
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C while following logs: {e}"))?;
     // Print the tails now, then stream; the returned outcome carries nothing more to print.
     for line in &outcome.text {
         ctx.reporter.line(line);
     }
-    follow(ctx.reporter, run_dir, &components).await;
+    follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await;
     Ok(Outcome::new("logs"))
 }
 
-/// Prints lines appended to the logs until Ctrl-C; each line is prefixed with its component when
+/// Prints lines appended to the logs (after `offsets`, one per component) until Ctrl-C; each line is prefixed with its component when
 /// more than one log is followed.
-async fn follow(reporter: &Reporter, run_dir: &Path, components: &[Component]) {
+async fn follow(
+    reporter: &Reporter,
+    run_dir: &Path,
+    components: &[Component],
+    offsets: &[u64],
+    mut interrupt: tokio::signal::unix::Signal,
+) {
     let mut files: BTreeMap<&'static str, Followed> = components
         .iter()
-        .map(|&c| {
+        .zip(offsets)
+        .map(|(&c, &offset)| {
             let path = process::log_path(run_dir, c);
-            let offset = std::fs::metadata(&path).map_or(0, |m| m.len());
             (
                 process::name(c),
                 Followed {
@@ -82,8 +96,6 @@ async fn follow(reporter: &Reporter, run_dir: &Path, components: &[Component]) {
         })
         .collect();
     let prefix = components.len() > 1;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         for (name, file) in &mut files {
             for line in file.read_new_lines() {
@@ -95,7 +107,7 @@ async fn follow(reporter: &Reporter, run_dir: &Path, components: &[Component]) {
             }
         }
         tokio::select! {
-            _ = &mut ctrl_c => return,
+            _ = interrupt.recv() => return,
             () = tokio::time::sleep(FOLLOW_POLL) => {}
         }
     }

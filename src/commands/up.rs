@@ -29,7 +29,7 @@ pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     run.text(format!("admin URL:  {}", settings.admin_url));
     run.text(format!("MCP URL:    {mcp_url}"));
     run.text(format!(
-        "logs:       {} , {}",
+        "logs:       {}, {}",
         as_log.display(),
         echo_log.display()
     ));

@@ -58,16 +58,28 @@ impl AsBackend {
                 AsBackend::Embedded,
                 format!(
                     "embedded (auto, from {origin}: the Docker backend is not available in this \
-                     version, so the built-in authorization server runs)"
+                     version yet)"
                 ),
             )),
-            Backend::Docker => Err(ConfigError::Invalid(format!(
-                "the Docker backend is not yet available: {origin} asks for it, but this version \
-                 of authplane-dev can only run the embedded authorization server. Fix: use \
-                 `--as embedded` or `--as auto`, or set {}=embedded in {}",
-                var::DEV_AS,
-                settings.env_file.display()
-            ))),
+            Backend::Docker => {
+                let fix = match source {
+                    Source::Flag => "use `--as embedded` or `--as auto`".to_owned(),
+                    Source::Env => format!(
+                        "unset {} in your shell (or set it to embedded)",
+                        var::DEV_AS
+                    ),
+                    _ => format!(
+                        "set {}=embedded (or auto) in {}",
+                        var::DEV_AS,
+                        settings.env_file.display()
+                    ),
+                };
+                Err(ConfigError::Invalid(format!(
+                    "the Docker backend is not yet available: {origin} asks for it, but this \
+                     version of authplane-dev can only run the embedded authorization server. \
+                     Fix: {fix}"
+                )))
+            }
         }
     }
 
@@ -541,7 +553,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not yet available"), "{err}");
-        assert!(err.contains("--as embedded"), "{err}");
+        assert!(err.contains("unset AUTHPLANE_DEV_AS"), "{err}");
     }
 
     #[test]

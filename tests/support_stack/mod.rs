@@ -153,7 +153,10 @@ impl Drop for Stack {
             .collect();
         let _ = self.run(&["clean"]);
         for pid in pids {
-            if alive(pid) {
+            // Only a process that is still one of our servers: never a recycled pid.
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("serve"));
+            if alive(pid) && ours {
                 let _ = nix::sys::signal::killpg(
                     nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
                     nix::sys::signal::Signal::SIGKILL,
@@ -201,4 +204,15 @@ pub fn listening(port: u16) -> bool {
 pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A foreground child a test drives itself, killed and reaped on drop (std never signals a child
+/// it has already reaped, so a recycled pid is safe).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
