@@ -107,6 +107,12 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(step(&doc, "tools/call echo (stateless)")["ok"], true);
 
+    // Dialling the echo server as 127.0.0.1 is still the embedded server (same port, loopback):
+    // the audience stays localhost and everything passes.
+    let loopback = format!("http://127.0.0.1:{}/mcp", stack.ports.echo);
+    let (code, doc) = verify(&stack, &["--mcp-url", &loopback, "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+
     // token: stdout is the JWT and nothing else.
     let out = stack.run(&["token"]);
     assert!(out.status.success(), "{out:?}");

@@ -148,8 +148,15 @@ pub(crate) fn with_env_file<'r>(
     ctx: &Context<'r>,
     run: &mut Run<'_>,
 ) -> anyhow::Result<Context<'r>> {
-    let settings = crate::stack::write_env_if_missing(&ctx.settings, ctx.reporter, run)?
+    let mut settings = crate::stack::write_env_if_missing(&ctx.settings, ctx.reporter, run)?
         .unwrap_or_else(|| ctx.settings.clone());
+    // Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
+    // resource identifier a token must be minted for.
+    if !dials_embedded_echo(&settings)
+        && settings.vars.source(var::DEV_RESOURCE_URI) == crate::config::Source::Default
+    {
+        settings.resource_uri.clone_from(&settings.mcp_url);
+    }
     Ok(Context {
         settings,
         reporter: ctx.reporter,
