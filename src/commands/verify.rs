@@ -1074,7 +1074,7 @@ fn token_failure(
                 resource.unwrap_or("(none)")
             ),
             format!(
-                "run `authplane-dev verify --fix` to register/patch resource {}, or set {} to a registered URI",
+                "run `authplane-dev verify --fix` to register/patch resource {}, or set {} (or `token --resource`) to a registered URI",
                 settings.resource_slug,
                 var::DEV_RESOURCE_URI
             ),
@@ -1085,8 +1085,10 @@ fn token_failure(
             Code::ScopeMismatch,
             format!("the AS refused scope {:?}: {message}", scope.unwrap_or("")),
             format!(
-                "run `authplane-dev verify --fix` so the resource declares {}; delete <run-dir>/client.json if the client's ceiling is wrong",
-                scope.unwrap_or("the scope")
+                "declare it on resource {slug}: `{var}={scope} authplane-dev verify --fix` adds {var} to the resource's scopes (the client is re-created with a ceiling that holds it)",
+                slug = settings.resource_slug,
+                var = var::DEV_SCOPE,
+                scope = scope.unwrap_or("<scope>"),
             ),
         )
         .why("a requested scope must be in the client's ceiling and declared by the resource")
