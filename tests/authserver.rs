@@ -1658,3 +1658,94 @@ impl Drop for Guard {
         }
     }
 }
+
+#[tokio::test]
+async fn admin_rotate_secret_and_missing_ids() {
+    let dir = tmp();
+    let s = AuthServer::start(dir.path(), &[]);
+    let (id, old) = s.create_client("").await;
+    let (st, _, body) = json_of(
+        s.admin(Method::POST, &format!("/admin/clients/{id}/rotate-secret"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["client_id"], json!(id));
+    let new = body["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let cc = [("grant_type", "client_credentials")];
+    assert_eq!(s.token(&id, &new, &cc).await.status(), 200);
+    assert_eq!(s.token(&id, &old, &cc).await.status(), 401);
+
+    let public: Value = s
+        .admin(Method::POST, "/admin/clients")
+        .json(&json!({"client_name": "pub", "grant_types": ["client_credentials"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = public["client_id"].as_str().unwrap();
+    let (st, _, b) = json_of(
+        s.admin(Method::POST, &format!("/admin/clients/{pid}/rotate-secret"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, 400, "{b}");
+
+    for (method, path, detail) in [
+        (
+            Method::POST,
+            "/admin/clients/ghost/rotate-secret",
+            "client not found",
+        ),
+        (
+            Method::PATCH,
+            "/admin/clients/ghost/suspend",
+            "client not found",
+        ),
+        (Method::PATCH, "/admin/clients/ghost", "client not found"),
+        (Method::DELETE, "/admin/clients/ghost", "client not found"),
+        (
+            Method::PATCH,
+            "/admin/resources/ghost",
+            "resource not found",
+        ),
+    ] {
+        let (st, _, b) =
+            json_of(s.admin(method, path).json(&json!({})).send().await.unwrap()).await;
+        assert_admin_error(st, &b, 404, detail);
+    }
+}
+
+#[test]
+fn an_unreadable_state_file_is_an_environment_error() {
+    let dir = tmp();
+    let state = dir.path().join("authserver-state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state.json"), "{not json").unwrap();
+    let out = support_as::command(
+        dir.path(),
+        &[
+            (
+                "AUTHPLANE_SERVER_ADDRESS",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+            (
+                "AUTHPLANE_ADMIN_ADDRESS",
+                &format!("127.0.0.1:{}", free_port()),
+            ),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("state.json"), "{stderr}");
+    assert!(stderr.contains("--state-dir"), "{stderr}");
+}

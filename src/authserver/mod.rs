@@ -159,14 +159,26 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
     } else {
         None
     };
-    store::create_private_dir(state_dir)?;
-    let store = store::Store::open(state_dir)?;
+    let unusable = |e: anyhow::Error| {
+        anyhow::Error::new(EnvError::explained(
+            format!(
+                "cannot use {} as the authorization server's state directory",
+                state_dir.display()
+            ),
+            format!("{e:#}"),
+            "make the directory writable by this user, delete it to start afresh, or pass \
+             --state-dir with another directory",
+        ))
+    };
+    store::create_private_dir(state_dir).map_err(unusable)?;
+    let store = store::Store::open(state_dir).map_err(unusable)?;
     let keys_dir = state_dir.join("keys");
     let alg = config.algorithm();
     // RSA key generation is CPU-bound for a moment; keep it off the async workers.
     let key = tokio::task::spawn_blocking(move || keys::SigningKey::load_or_create(&keys_dir, alg))
         .await
-        .context("generating the signing key")??;
+        .context("generating the signing key")?
+        .map_err(unusable)?;
 
     let public = listen(&public_bind, "public", var::SERVER_ADDRESS).await?;
     let admin = match admin_bind {

@@ -227,9 +227,7 @@ fn mint(
     state
         .store
         .update(|d| {
-            // Tokens that pin nothing and have expired are of no further use.
-            d.issuances
-                .retain(|i| i.resource_id.is_some() || i.expires_at > iat);
+            prune_issuances(&mut d.issuances, iat);
             d.issuances.push(issuance);
             Ok::<_, ()>(())
         })
@@ -256,6 +254,19 @@ fn mint(
         body.to_string(),
     )
         .into_response())
+}
+
+/// Keeps what still matters: unexpired tokens (a client holding one cannot be deleted without
+/// `force`) and one expired record per resource (a resource once minted for stays undeletable, as
+/// upstream's issuance rows do), so the state file does not grow with every mint.
+fn prune_issuances(issuances: &mut Vec<Issuance>, now: i64) {
+    let mut pinned = std::collections::HashSet::new();
+    issuances.retain(|i| {
+        i.expires_at > now
+            || i.resource_id
+                .as_ref()
+                .is_some_and(|r| pinned.insert(r.clone()))
+    });
 }
 
 /// Go's `Request.BasicAuth` (scheme case-insensitive, standard base64, split at the first `:`),
@@ -351,6 +362,28 @@ mod tests {
             decide_scope(&empty, "", Some(&r)).unwrap_err(),
             EMPTY_CEILING
         );
+    }
+
+    #[test]
+    fn pruning_keeps_live_tokens_and_one_pin_per_resource() {
+        let issuance = |jti: &str, resource: Option<&str>, expires_at: i64| Issuance {
+            jti: jti.into(),
+            client_id: "c".into(),
+            resource_id: resource.map(str::to_owned),
+            scope: String::new(),
+            issued_at: 0,
+            expires_at,
+        };
+        let mut v = vec![
+            issuance("a", Some("r1"), 5),
+            issuance("b", Some("r1"), 5),
+            issuance("c", None, 5),
+            issuance("d", Some("r2"), 5),
+            issuance("e", None, 50),
+        ];
+        prune_issuances(&mut v, 10);
+        let kept: Vec<&str> = v.iter().map(|i| i.jti.as_str()).collect();
+        assert_eq!(kept, ["a", "d", "e"]);
     }
 
     #[test]
