@@ -3,7 +3,15 @@
 //! This module owns the byte-for-byte rules (issuer, audience, scope, ports, clock, drift). Rules
 //! are pure functions from observed values to [`Finding`]s; they do no I/O. `report.rs` renders
 //! findings; commands only collect them.
+//!
+//! - [`url`] names the precise difference between two URLs (scheme, host, port, path, trailing
+//!   slash, case, whitespace).
+//! - [`claims`] checks a decoded token and the AS metadata against the configuration.
+//! - [`scope`] is the scope ledger: server, resource, client ceiling, token.
 
+pub mod claims;
 mod finding;
+pub mod scope;
+pub mod url;
 
 pub use finding::{Code, Finding, Severity};

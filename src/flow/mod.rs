@@ -1,2 +1,398 @@
-//! The client side of the flow: admin API, token endpoint, MCP (both eras), JWT decoding
-//! (being built). The only module that speaks to the AS and MCP servers as a client.
+//! The client side of the flow: the AS admin API ([`admin`]), discovery and the token endpoint
+//! ([`token`]), MCP in both protocol eras ([`mcp`]), JWT decoding without verification ([`jwt`])
+//! and the client credentials kept between runs ([`credentials`]).
+//!
+//! This is the only module that speaks HTTP to the AS and to MCP servers as a client. Every call
+//! has timeouts (5 s to connect, 10 s in total) and never follows redirects silently (a 307 from
+//! `POST /mcp/` is an answer worth showing, not something to hide). Every exchange is kept as an
+//! [`Exchange`] record (method, URL, status, selected headers, body excerpt) so a failing step can
+//! show exactly what was sent and what came back.
+
+pub mod admin;
+pub mod credentials;
+pub mod jwt;
+pub mod mcp;
+pub mod token;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a response body an [`Exchange`] keeps.
+const BODY_EXCERPT_CHARS: usize = 2000;
+
+/// Response headers worth showing when something fails.
+const SHOWN_HEADERS: &[&str] = &[
+    "content-type",
+    "www-authenticate",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "location",
+    "retry-after",
+];
+
+/// The HTTP client every flow call uses: timeouts on, redirects off.
+pub fn http_client() -> Result<reqwest::Client, FlowError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("authplane-dev/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| FlowError::Client(e.to_string()))
+}
+
+/// One HTTP request and what came back, for failure output and `--json` details.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Exchange {
+    pub method: String,
+    pub url: String,
+    /// Request headers worth showing (the bearer token appears as `Bearer <token>`, and tokens
+    /// are registered as secrets, so they are redacted on output).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<(String, String)>,
+    /// The request body, when it is JSON-RPC or a form without secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub body_excerpt: String,
+    /// Set when no response came back (connection refused, timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Exchange {
+    /// A record for a request about to be sent.
+    pub fn new(method: &str, url: &str) -> Exchange {
+        Exchange {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            ..Exchange::default()
+        }
+    }
+
+    /// Adds a request header to the record.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Exchange {
+        self.request_headers
+            .push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds the request body to the record.
+    #[must_use]
+    pub fn body(mut self, body: impl Into<String>) -> Exchange {
+        self.request_body = Some(body.into());
+        self
+    }
+
+    /// The record as JSON, for a step's detail.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// A response header, by case-insensitive name.
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// One line: `POST http://… → 401`.
+    pub fn line(&self) -> String {
+        match (self.status, &self.error) {
+            (Some(status), _) => format!("{} {} → {status}", self.method, self.url),
+            (None, Some(err)) => format!("{} {} → no answer ({err})", self.method, self.url),
+            (None, None) => format!("{} {}", self.method, self.url),
+        }
+    }
+}
+
+/// The body and headers of an answered request.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+    pub exchange: Exchange,
+}
+
+impl Response {
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// Sends `request` and records it; only a transport failure is an error, any HTTP status is a
+/// [`Response`].
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    mut exchange: Exchange,
+) -> Result<Response, FlowError> {
+    match request.send().await {
+        Err(e) => {
+            let reason = describe_transport_error(&e);
+            exchange.error = Some(reason.clone());
+            Err(FlowError::Unreachable {
+                url: exchange.url.clone(),
+                reason,
+                exchange: Box::new(exchange),
+            })
+        }
+        Ok(response) => {
+            let status = response.status().as_u16();
+            exchange.status = Some(status);
+            for name in SHOWN_HEADERS {
+                for value in response.headers().get_all(*name) {
+                    exchange.response_headers.push((
+                        (*name).to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    ));
+                }
+            }
+            let body = match response.text().await {
+                Ok(body) => body,
+                Err(e) => {
+                    let reason = describe_transport_error(&e);
+                    exchange.error = Some(reason.clone());
+                    return Err(FlowError::Unreachable {
+                        url: exchange.url.clone(),
+                        reason,
+                        exchange: Box::new(exchange),
+                    });
+                }
+            };
+            exchange.body_excerpt = excerpt(&body);
+            Ok(Response {
+                status,
+                body,
+                exchange,
+            })
+        }
+    }
+}
+
+fn excerpt(body: &str) -> String {
+    if body.chars().count() <= BODY_EXCERPT_CHARS {
+        body.to_owned()
+    } else {
+        let cut: String = body.chars().take(BODY_EXCERPT_CHARS).collect();
+        format!("{cut}… ({} bytes in all)", body.len())
+    }
+}
+
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!(
+            "timed out (connect {} s, total {} s)",
+            CONNECT_TIMEOUT.as_secs(),
+            REQUEST_TIMEOUT.as_secs()
+        );
+    }
+    // reqwest's Display hides the cause ("error sending request"); the innermost cause names it
+    // (e.g. "Connection refused (os error 111)").
+    let mut innermost = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        innermost = Some(cause.to_string());
+        source = cause.source();
+    }
+    let cause = innermost.unwrap_or_else(|| e.to_string());
+    if e.is_connect() {
+        format!("connection failed: {cause}")
+    } else {
+        cause
+    }
+}
+
+/// The message an error response carries: problem+json `detail`, OAuth `error_description`,
+/// admin `error_description`, or the body excerpt — verbatim.
+pub fn error_message(body: &str) -> String {
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) {
+        for key in ["detail", "error_description", "error", "message"] {
+            if let Some(Value::String(text)) = map.get(key)
+                && !text.is_empty()
+            {
+                return text.clone();
+            }
+        }
+    }
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        excerpt(trimmed)
+    }
+}
+
+/// The `error` member of an OAuth/admin error body, if any.
+pub fn error_code(body: &str) -> Option<String> {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(map)) => map.get("error").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// What can go wrong talking to the AS or an MCP server. Every variant keeps the exchange, so the
+/// failing step can show the request and the response.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// No answer: connection refused, DNS failure, timeout.
+    #[error("{url} did not answer: {reason}")]
+    Unreachable {
+        url: String,
+        reason: String,
+        exchange: Box<Exchange>,
+    },
+    /// The admin API answered 401: the admin key is missing, wrong, or not configured on the AS.
+    #[error("the admin API rejected the admin key (HTTP {status}): {description}")]
+    AdminKeyRejected {
+        status: u16,
+        description: String,
+        exchange: Box<Exchange>,
+    },
+    /// An unexpected HTTP status; `message` is the server's own text (problem+json `detail` or
+    /// OAuth `error_description`), verbatim.
+    #[error("{} answered HTTP {status}: {message}", exchange.line_no_status())]
+    Status {
+        status: u16,
+        /// The OAuth/admin `error` code, when the body has one.
+        code: Option<String>,
+        message: String,
+        exchange: Box<Exchange>,
+    },
+    /// A 2xx answer whose body is not what the protocol promises.
+    #[error("{} answered with an unexpected body: {reason}", exchange.line_no_status())]
+    Malformed {
+        reason: String,
+        exchange: Box<Exchange>,
+    },
+    /// The HTTP client could not be built (TLS backend).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl Exchange {
+    fn line_no_status(&self) -> String {
+        format!("{} {}", self.method, self.url)
+    }
+}
+
+impl FlowError {
+    /// The exchange behind the error, if one was made.
+    pub fn exchange(&self) -> Option<&Exchange> {
+        match self {
+            FlowError::Unreachable { exchange, .. }
+            | FlowError::AdminKeyRejected { exchange, .. }
+            | FlowError::Status { exchange, .. }
+            | FlowError::Malformed { exchange, .. } => Some(exchange),
+            FlowError::Client(_) => None,
+        }
+    }
+
+    /// The exchange as JSON for a step detail (null when none).
+    pub fn detail(&self) -> Value {
+        let mut detail = self.exchange().map_or(Value::Null, Exchange::to_json);
+        if let Value::Object(map) = &mut detail {
+            map.insert("error".into(), Value::String(self.to_string()));
+        }
+        detail
+    }
+
+    /// Builds the error for a non-success answer.
+    pub fn status(response: Response) -> FlowError {
+        FlowError::Status {
+            status: response.status,
+            code: error_code(&response.body),
+            message: error_message(&response.body),
+            exchange: Box::new(response.exchange),
+        }
+    }
+
+    /// Builds the error for a 2xx answer whose body does not parse.
+    pub fn malformed(response: Response, reason: impl Into<String>) -> FlowError {
+        FlowError::Malformed {
+            reason: reason.into(),
+            exchange: Box::new(response.exchange),
+        }
+    }
+}
+
+/// A throw-away HTTP server for the flow's unit tests.
+#[cfg(test)]
+pub(crate) mod mock {
+    /// Serves `router` on a free loopback port; returns `http://127.0.0.1:<port>`. The server
+    /// lives as long as the test's runtime.
+    pub(crate) async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_message_prefers_detail_then_description() {
+        assert_eq!(
+            error_message(
+                r#"{"type":"about:blank","title":"Conflict","status":409,"detail":"slug \"x\" is already in use"}"#
+            ),
+            "slug \"x\" is already in use"
+        );
+        assert_eq!(
+            error_message(r#"{"error":"unauthorized","error_description":"invalid API key"}"#),
+            "invalid API key"
+        );
+        assert_eq!(error_message("  plain text \n"), "plain text");
+        assert_eq!(error_message(""), "(empty body)");
+        assert_eq!(
+            error_code(r#"{"error":"invalid_target"}"#).as_deref(),
+            Some("invalid_target")
+        );
+        assert_eq!(error_code("[1]"), None);
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "x".repeat(5000);
+        let cut = excerpt(&body);
+        assert!(cut.len() < 2100);
+        assert!(cut.ends_with("(5000 bytes in all)"));
+    }
+
+    #[tokio::test]
+    async fn refused_connection_is_unreachable_with_the_exchange() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = format!("http://127.0.0.1:{port}/x");
+        let client = http_client().unwrap();
+        let err = send(client.get(&url), Exchange::new("GET", &url))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FlowError::Unreachable { .. }), "{err}");
+        assert_eq!(err.exchange().unwrap().url, url);
+        assert!(
+            err.detail()["error"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer")
+        );
+    }
+}

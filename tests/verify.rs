@@ -1,0 +1,302 @@
+//! `verify`, `token` and `inspect` against the real binary and a real embedded stack (AS + echo)
+//! on free ports in a temp directory. Every stack is cleaned up by the `Stack` drop guard.
+
+mod support_stack;
+
+use base64::Engine as _;
+use serde_json::Value;
+use support_stack::Stack;
+
+fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name:?} in {doc:#}"))
+}
+
+fn codes(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn finding<'a>(doc: &'a Value, code: &str) -> &'a Value {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == code)
+        .unwrap_or_else(|| panic!("no finding {code} in {doc:#}"))
+}
+
+fn verify(stack: &Stack, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["verify", "--wait-timeout", "60"];
+    args.extend_from_slice(extra);
+    stack.json(&args)
+}
+
+fn with_env(stack: &mut Stack, vars: &[(&str, &str)]) {
+    for (k, v) in vars {
+        stack.env.retain(|(name, _)| name != k);
+        stack.env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+}
+
+fn without_env(stack: &mut Stack, names: &[&str]) {
+    stack
+        .env
+        .retain(|(name, _)| !names.contains(&name.as_str()));
+}
+
+#[test]
+fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
+    let mut stack = Stack::new();
+
+    let (code, doc) = verify(&stack, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    for name in [
+        "AS discovery",
+        "resource URI",
+        "resource demo-mcp",
+        "client",
+        "mint token",
+        "check token",
+        "MCP initialize",
+        "notifications/initialized",
+        "tools/call echo",
+        "probe: no token",
+        "probe: token for another resource",
+        "probe: token without the required scope",
+    ] {
+        let s = step(&doc, name);
+        assert_eq!(s["ok"], true, "{name}: {doc:#}");
+        assert!(s["duration_ms"].is_u64(), "{name}");
+    }
+    assert_eq!(step(&doc, "probe: no token")["status"], "pass", "{doc:#}");
+    assert_eq!(doc["protocol_era"], "session");
+    let first_client = doc["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(step(&doc, "client")["detail"]["reused"], false);
+    let client_file = stack.path(".run/client.json");
+    assert_eq!(support_stack::mode(&client_file), 0o600);
+    // The client secret and the admin key never reach the output.
+    let text = doc.to_string();
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(&client_file).unwrap()).unwrap();
+    assert!(!text.contains(stored["client_secret"].as_str().unwrap()));
+
+    // Second run: the same client, no pile-up.
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["client_id"], first_client.as_str(), "{doc:#}");
+    assert_eq!(step(&doc, "client")["detail"]["reused"], true);
+    assert_eq!(step(&doc, "probe: no token")["status"], "skip", "{doc:#}");
+
+    // The echo server (rmcp) speaks both eras: auto finds the stateless one.
+    let (code, doc) = verify(&stack, &["--protocol", "auto"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["protocol_era"], "stateless", "{doc:#}");
+    assert_eq!(step(&doc, "protocol era")["detail"]["era"], "stateless");
+    assert_eq!(step(&doc, "probe: no token")["status"], "pass", "{doc:#}");
+    let (code, doc) = verify(&stack, &["--protocol", "stateless", "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "tools/call echo (stateless)")["ok"], true);
+
+    // Dialling the echo server as 127.0.0.1 is still the embedded server (same port, loopback):
+    // the audience stays localhost and everything passes.
+    let loopback = format!("http://127.0.0.1:{}/mcp", stack.ports.echo);
+    let (code, doc) = verify(&stack, &["--mcp-url", &loopback, "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+
+    // token: stdout is the JWT and nothing else.
+    let out = stack.run(&["token"]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim_end_matches('\n');
+    assert_eq!(token.lines().count(), 1, "{stdout:?}");
+    assert_eq!(token.split('.').count(), 3, "{stdout:?}");
+    assert!(token.starts_with("eyJ"), "{stdout:?}");
+
+    // token --json carries the token (the user asked for it) and its audience.
+    let (code, doc) = stack.json(&["token"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["access_token"].as_str().unwrap().split('.').count(), 3);
+    let mcp = format!("http://localhost:{}/mcp", stack.ports.echo);
+    assert_eq!(doc["aud"][0], mcp.as_str());
+
+    // inspect: that token passes every rule; garbage is a usage error.
+    let (code, doc) = stack.json(&["inspect", token]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["claims"]["aud"][0], mcp.as_str());
+    assert_eq!(doc["header"]["typ"], "at+jwt");
+    let out = stack.run(&["inspect", "not-a-jwt"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JWT"));
+
+    // A wrong admin key (process environment over .env) is admin_key_rejected, exit 1.
+    with_env(
+        &mut stack,
+        &[("AUTHPLANE_ADMIN_API_KEY", "wrong-admin-key-0123456789")],
+    );
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["admin_key_rejected"], "{doc:#}");
+    let f = finding(&doc, "admin_key_rejected");
+    assert!(f["actual"].as_str().unwrap().contains("401"), "{doc:#}");
+    assert!(!doc.to_string().contains("wrong-admin-key-0123456789"));
+    without_env(&mut stack, &["AUTHPLANE_ADMIN_API_KEY"]);
+}
+
+#[test]
+fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
+    let mut stack = Stack::new();
+    let echo = stack.ports.echo;
+    let audience = format!("http://localhost:{echo}/mcp");
+
+    // Register resource drift-mcp with another URI (through `token`, which registers it).
+    with_env(
+        &mut stack,
+        &[
+            ("AUTHPLANE_DEV_RESOURCE_SLUG", "drift-mcp"),
+            (
+                "AUTHPLANE_DEV_RESOURCE_URI",
+                &format!("http://localhost:{echo}/other"),
+            ),
+        ],
+    );
+    let (code, doc) = stack.json(&["token"]);
+    assert_eq!(code, 0, "{doc:#}");
+    without_env(&mut stack, &["AUTHPLANE_DEV_RESOURCE_URI"]);
+
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "resource_drift");
+    assert_eq!(f["expected"], audience.as_str(), "{doc:#}");
+    assert_eq!(
+        f["actual"],
+        format!("http://localhost:{echo}/other").as_str()
+    );
+    assert_eq!(step(&doc, "resource drift-mcp")["ok"], false);
+
+    let (code, doc) = verify(&stack, &["--fix"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        step(&doc, "resource drift-mcp")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("patched"),
+        "{doc:#}"
+    );
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 0, "after --fix: {doc:#}");
+
+    // A resource URI with a trailing slash: audience_mismatch naming it, exit 1, the token is
+    // never spent.
+    with_env(
+        &mut stack,
+        &[
+            ("AUTHPLANE_DEV_RESOURCE_SLUG", "slash-mcp"),
+            ("AUTHPLANE_DEV_RESOURCE_URI", &format!("{audience}/")),
+        ],
+    );
+    let (code, doc) = verify(&stack, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "audience_mismatch");
+    assert!(
+        f["differs"].as_str().unwrap().contains("trailing slash"),
+        "{doc:#}"
+    );
+    assert_eq!(f["expected"], audience.as_str());
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("AUTHPLANE_DEV_RESOURCE_URI")
+    );
+    assert_eq!(step(&doc, "resource URI")["ok"], false);
+    assert_eq!(step(&doc, "resource slash-mcp")["status"], "skip");
+    assert_eq!(step(&doc, "MCP initialize")["status"], "skip");
+}
+
+#[test]
+fn inspect_decodes_and_checks_without_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
+        cmd.current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let enc = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let header = serde_json::json!({"alg":"ES256","kid":"k1","typ":"at+jwt"});
+    let claims = |aud: &str| {
+        serde_json::json!({"iss":"http://localhost:9000","sub":"c","client_id":"c","jti":"j",
+            "aud":[aud],"scope":"mcp:echo","iat":now,"nbf":now,"exp":now + 3600})
+    };
+    let good = format!(
+        "{}.{}.{}",
+        enc(&header),
+        enc(&claims("http://localhost:8080/mcp")),
+        "c2ln"
+    );
+    let out = run(&["--json", "inspect", "-"], Some(&format!("{good}\n")));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], true);
+
+    let slash = format!(
+        "{}.{}.{}",
+        enc(&header),
+        enc(&claims("http://localhost:8080/mcp/")),
+        "c2ln"
+    );
+    let out = run(&["--json", "inspect", &slash], None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        finding(&doc, "audience_mismatch")["differs"]
+            .as_str()
+            .unwrap()
+            .contains("trailing slash")
+    );
+
+    // Human output shows the claims; garbage is exit 2 with a clear message.
+    let out = run(&["inspect", &good], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"client_id\": \"c\""));
+    for garbage in ["", "abc", "a.b.c", "e30.bm90IGpzb24.x"] {
+        let out = run(&["inspect", garbage], None);
+        assert_eq!(out.status.code(), Some(2), "{garbage:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not a JWT"), "{garbage:?}: {stderr}");
+    }
+}
