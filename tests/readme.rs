@@ -49,7 +49,10 @@ fn exit_codes_match_help_and_readme() {
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{code} ")))
             .unwrap_or_else(|| panic!("--help lacks exit code {code}"));
-        assert!(help_line.contains(word), "{help_line:?} should mention {word:?}");
+        assert!(
+            help_line.contains(word),
+            "{help_line:?} should mention {word:?}"
+        );
     }
 }
 
@@ -60,7 +63,10 @@ fn ci_runs_the_readme_commands() {
     assert!(readme.contains("cargo run --release -- verify"));
     assert!(readme.contains("\ncargo test "));
     let ci_lines: Vec<&str> = ci.lines().map(str::trim).collect();
-    assert!(ci_lines.contains(&"cargo test"), ".ci/run must run `cargo test`");
+    assert!(
+        ci_lines.contains(&"cargo test"),
+        ".ci/run must run `cargo test`"
+    );
     assert!(
         ci_lines.contains(&"cargo run --release -- verify"),
         ".ci/run must run the main job"

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::flow::{Exchange, FlowError, Response, error_message, send};
+use crate::flow::{Exchange, FlowError, Response, error_message, parse_json, send};
 
 /// A registered resource (ResourceView).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -111,7 +111,7 @@ impl AdminClient {
         let response = self.call(request, Exchange::new("GET", &shown)).await?;
         match response.status {
             404 => Ok(None),
-            200 => parse(response).map(Some),
+            200 => parse_json(response).map(Some),
             _ => Err(FlowError::status(response)),
         }
     }
@@ -131,7 +131,7 @@ impl AdminClient {
             .call(request, Exchange::new("POST", &url).body(body.to_string()))
             .await?;
         match response.status {
-            200 | 201 => parse(response),
+            200 | 201 => parse_json(response),
             _ => Err(FlowError::status(response)),
         }
     }
@@ -150,7 +150,7 @@ impl AdminClient {
             .call(request, Exchange::new("PATCH", &url).body(body.to_string()))
             .await?;
         match response.status {
-            200 => parse(response),
+            200 => parse_json(response),
             _ => Err(FlowError::status(response)),
         }
     }
@@ -162,7 +162,7 @@ impl AdminClient {
         let response = self.call(request, Exchange::new("GET", &url)).await?;
         match response.status {
             404 => Ok(None),
-            200 => parse(response).map(Some),
+            200 => parse_json(response).map(Some),
             _ => Err(FlowError::status(response)),
         }
     }
@@ -182,7 +182,7 @@ impl AdminClient {
             .await?;
         match response.status {
             200 | 201 => {
-                let created: CreatedClient = parse(response.clone())?;
+                let created: CreatedClient = parse_json(response.clone())?;
                 if created.client_secret.is_empty() {
                     return Err(FlowError::malformed(
                         response,
@@ -221,16 +221,6 @@ fn scopes_json(scopes: &[(String, String)]) -> Value {
             .map(|(name, description)| json!({"name": name, "description": description}))
             .collect(),
     )
-}
-
-fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FlowError> {
-    match serde_json::from_str::<T>(&response.body) {
-        Ok(value) => Ok(value),
-        Err(e) => {
-            let reason = format!("not the documented JSON shape ({e})");
-            Err(FlowError::malformed(response, reason))
-        }
-    }
 }
 
 #[cfg(test)]

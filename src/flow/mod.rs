@@ -343,6 +343,17 @@ pub(crate) mod mock {
     }
 }
 
+/// Parses a response body as the JSON shape `T`; a body of another shape is a
+/// [`FlowError`] that keeps the response for the failure output.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+) -> Result<T, FlowError> {
+    serde_json::from_str::<T>(&response.body).map_err(|e| {
+        let reason = format!("not the documented JSON shape ({e})");
+        FlowError::malformed(response, reason)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

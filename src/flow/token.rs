@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::flow::{Exchange, FlowError, Response, send};
+use crate::flow::{Exchange, FlowError, Response, parse_json, send};
 
 /// The parts of the AS metadata document the flow uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -29,7 +29,7 @@ pub async fn discover(http: &reqwest::Client, public_url: &str) -> Result<Metada
     if response.status != 200 {
         return Err(FlowError::status(response));
     }
-    parse(response)
+    parse_json(response)
 }
 
 /// A successful token response.
@@ -91,21 +91,11 @@ pub async fn mint(
     if response.status != 200 {
         return Err(FlowError::status(response));
     }
-    let token: TokenResponse = parse(response.clone())?;
+    let token: TokenResponse = parse_json(response.clone())?;
     if token.access_token.is_empty() {
         return Err(FlowError::malformed(response, "access_token is empty"));
     }
     Ok(token)
-}
-
-fn parse<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FlowError> {
-    match serde_json::from_str::<T>(&response.body) {
-        Ok(value) => Ok(value),
-        Err(e) => {
-            let reason = format!("not the documented JSON shape ({e})");
-            Err(FlowError::malformed(response, reason))
-        }
-    }
 }
 
 #[cfg(test)]
