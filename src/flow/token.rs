@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::flow::{Exchange, FlowError, Response, parse_json, send};
+use crate::flow::{Exchange, FlowError, parse_json, send};
 
 /// The parts of the AS metadata document the flow uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
