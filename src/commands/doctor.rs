@@ -367,24 +367,19 @@ async fn live(run: &mut Run<'_>, settings: &Settings) -> anyhow::Result<()> {
     };
     let admin = AdminClient::new(http.clone(), &settings.admin_url, key);
     match admin.resource_by_slug(&settings.resource_slug).await {
-        Err(FlowError::Status {
-            status: 401 | 403, ..
+        Err(FlowError::AdminKeyRejected {
+            status,
+            description,
+            ..
         }) => {
             record(
                 run,
                 "live: admin key",
                 "",
-                vec![Finding::error(
-                    Code::AdminKeyRejected,
-                    format!(
-                        "the admin API at {} rejects {}",
-                        settings.admin_url,
-                        var::ADMIN_API_KEY
-                    ),
-                    format!(
-                        "set {} to the key the AS was started with, or restart it (`authplane-dev clean && authplane-dev up`)",
-                        var::ADMIN_API_KEY
-                    ),
+                vec![crate::commands::verify::admin_key_rejected(
+                    settings,
+                    status,
+                    &description,
                 )],
             );
             let t = run.start("live: resource");
