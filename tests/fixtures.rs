@@ -61,7 +61,9 @@ fn write_env(stack: &Stack, vars: &[(String, String)]) {
         lines.retain(|(name, _)| name != k);
         lines.push((k.clone(), v.clone()));
     }
-    let body: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let body = lines
+        .iter()
+        .fold(String::new(), |acc, (k, v)| acc + k + "=" + v + "\n");
     std::fs::write(&path, body).unwrap();
 }
 
