@@ -360,6 +360,20 @@ async fn live(run: &mut Run<'_>, settings: &Settings) -> anyhow::Result<()> {
         ),
     );
 
+    if let Ok(Some(server)) = token::server_time(&http, &settings.public_url).await {
+        record(
+            run,
+            "live: clock",
+            "this host's clock agrees with the AS's (within 30 s)",
+            crate::diagnose::clock::check_clock_skew(claims::now(), server)
+                .into_iter()
+                .collect(),
+        );
+    } else {
+        let t = run.start("live: clock");
+        run.skip(t, "skipped: the AS sends no readable Date header");
+    }
+
     let Some(key) = settings.admin_api_key.as_deref() else {
         let t = run.start("live: admin key");
         run.skip(t, format!("skipped: {} is not set", var::ADMIN_API_KEY));
