@@ -67,6 +67,30 @@ fn write_env(stack: &Stack, vars: &[(String, String)]) {
     std::fs::write(&path, body).unwrap();
 }
 
+/// Registers a resource through the admin API (a plain HTTP/1.1 POST), as another tool would.
+fn register(stack: &Stack, resource: &Value) {
+    use std::io::{Read as _, Write as _};
+    let env = std::fs::read_to_string(stack.path(".env")).unwrap();
+    let key = env
+        .lines()
+        .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
+        .unwrap();
+    let body = resource
+        .to_string()
+        .replace("{ECHO_PORT}", &stack.ports.echo.to_string());
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", stack.ports.admin)).unwrap();
+    write!(
+        conn,
+        "POST /admin/resources HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 20"), "register: {answer}");
+}
+
 fn scenario(dir: &Path) {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let expected_doc: Value =
@@ -95,6 +119,9 @@ fn scenario(dir: &Path) {
     if setup["up"] != false {
         let (code, doc) = stack.json(&["up", "--wait-timeout", "60"]);
         assert_eq!(code, 0, "{name}: up failed: {doc:#}");
+    }
+    if let Some(resource) = setup.get("register") {
+        register(&stack, resource);
     }
     if setup["apply"] != "server" {
         stack.env.extend(vars);
