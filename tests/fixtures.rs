@@ -127,9 +127,6 @@ fn scenario(dir: &Path) {
         stack.env.extend(vars);
     }
     let (_, doctor) = stack.json(&["doctor"]);
-    if std::env::var_os("FIXTURE_SHOW").is_some() {
-        eprintln!("{doctor:#}");
-    }
     assert_eq!(
         codes(&doctor),
         expected(&expected_doc, "doctor").unwrap(),
