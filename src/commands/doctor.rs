@@ -446,7 +446,52 @@ async fn live(run: &mut Run<'_>, settings: &Settings) -> anyhow::Result<()> {
                 "the registered resource matches (or is not registered yet)",
                 findings,
             );
+            client_check(run, settings, &admin).await;
         }
     }
     Ok(())
+}
+
+/// The stored client (`<run_dir>/client.json`) has client_credentials and the scope in its ceiling.
+async fn client_check(run: &mut Run<'_>, settings: &Settings, admin: &AdminClient) {
+    let Some(stored) = crate::flow::credentials::load(&settings.run_dir) else {
+        let t = run.start("live: client");
+        run.skip(t, "skipped: no stored client yet (verify creates one)");
+        return;
+    };
+    let Ok(Some(view)) = admin.client(&stored.client_id).await else {
+        let t = run.start("live: client");
+        run.skip(
+            t,
+            "skipped: the stored client is not known to this AS (verify replaces it)",
+        );
+        return;
+    };
+    let mut findings = Vec::new();
+    if !view.grant_types.iter().any(|g| g == "client_credentials") {
+        findings.push(
+            Finding::error(
+                Code::ClientGrantMissing,
+                format!(
+                    "the stored client {} lacks the client_credentials grant",
+                    view.id
+                ),
+                "delete <run-dir>/client.json and re-run `authplane-dev verify`",
+            )
+            .compare("client_credentials", view.grant_types.join(" ")),
+        );
+    }
+    let ledger = Ledger {
+        server_requires: vec![settings.scope.clone()],
+        requested: vec![settings.scope.clone()],
+        client_ceiling: Some(view.ceiling()),
+        ..Ledger::default()
+    };
+    findings.extend(ledger.check());
+    record(
+        run,
+        "live: client",
+        "the stored client may mint the scope",
+        findings,
+    );
 }
