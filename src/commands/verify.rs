@@ -163,6 +163,24 @@ pub(crate) fn with_env_file<'r>(
     })
 }
 
+/// The finding for an admin key the admin API refuses (shared with `doctor`).
+pub(crate) fn admin_key_rejected(settings: &Settings, status: u16, description: &str) -> Finding {
+    Finding::error(
+                    Code::AdminKeyRejected,
+                    format!(
+                        "the admin API at {} rejected the admin key: {description}",
+                        settings.admin_url
+                    ),
+                    format!(
+                        "set {} to the key the AS was started with; if the AS runs with an old key, `authplane-dev clean && authplane-dev up` restarts it with the key in {}",
+                        var::ADMIN_API_KEY,
+                        settings.env_file.display()
+                    ),
+                )
+                .why("every admin call carries Authorization: Bearer <AUTHPLANE_ADMIN_API_KEY>, compared by the AS in constant time")
+                .compare("HTTP 2xx with the configured admin key", format!("HTTP {status}: {description}"))
+}
+
 /// True unless `--mcp-url` / `AUTHPLANE_DEV_MCP_URL` points at another server than the embedded
 /// echo server's audience (loopback names count as the same host).
 pub(crate) fn dials_embedded_echo(settings: &Settings) -> bool {
@@ -743,28 +761,19 @@ impl<'c> Flow<'c> {
         run.fail(t, err.to_string(), detail);
         let settings = self.settings();
         match err {
-            FlowError::AdminKeyRejected { status, description, .. } => run.finding(
-                Finding::error(
-                    Code::AdminKeyRejected,
-                    format!(
-                        "the admin API at {} rejected the admin key: {description}",
-                        settings.admin_url
-                    ),
-                    format!(
-                        "set {} to the key the AS was started with; if the AS runs with an old key, `authplane-dev clean && authplane-dev up` restarts it with the key in {}",
-                        var::ADMIN_API_KEY,
-                        settings.env_file.display()
-                    ),
-                )
-                .why("every admin call carries Authorization: Bearer <AUTHPLANE_ADMIN_API_KEY>, compared by the AS in constant time")
-                .compare("HTTP 2xx with the configured admin key", format!("HTTP {status}: {description}")),
-            ),
+            FlowError::AdminKeyRejected {
+                status,
+                description,
+                ..
+            } => {
+                run.finding(admin_key_rejected(settings, *status, description));
+            }
             FlowError::Unreachable { .. } => {
                 run.finding(as_unreachable(err, &settings.admin_url, var::DEV_ADMIN_URL));
             }
-            FlowError::Status { status, message, .. }
-                if message.contains("client_credentials") && message.contains("not enabled") =>
-            {
+            FlowError::Status {
+                status, message, ..
+            } if message.contains("client_credentials") && message.contains("not enabled") => {
                 run.finding(
                     Finding::error(
                         Code::ClientGrantMissing,

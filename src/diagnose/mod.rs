@@ -10,6 +10,7 @@
 //! - [`scope`] is the scope ledger: server, resource, client ceiling, token.
 
 pub mod claims;
+pub mod clock;
 mod finding;
 pub mod scope;
 pub mod url;

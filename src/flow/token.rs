@@ -98,6 +98,34 @@ pub async fn mint(
     Ok(token)
 }
 
+/// The AS's clock as its HTTP `Date` header says (seconds since the epoch), from a `GET` of the
+/// discovery document; `Ok(None)` when the header is missing or unreadable.
+pub async fn server_time(
+    http: &reqwest::Client,
+    public_url: &str,
+) -> Result<Option<i64>, FlowError> {
+    let url = format!(
+        "{}/.well-known/oauth-authorization-server",
+        public_url.trim_end_matches('/')
+    );
+    let response = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| FlowError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+            exchange: Box::new(Exchange::new("GET", &url)),
+        })?;
+    Ok(response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
