@@ -61,6 +61,7 @@ fn image(docker: &Docker) -> &'static str {
 fn context_tar() -> Vec<u8> {
     let bin = env!("CARGO_BIN_EXE_authplane-dev");
     let mut b = tar::Builder::new(Vec::new());
+    b.sparse(false);
     b.append_path_with_name(bin, "authserver").unwrap();
     let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
     for line in String::from_utf8_lossy(&ldd.stdout).lines() {
