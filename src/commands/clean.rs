@@ -56,7 +56,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         } else {
             run.skip(
                 timer,
-                &format!("kept volume {volume} (`clean --all` removes it)"),
+                format!("kept volume {volume} (`clean --all` removes it)"),
             );
         }
     }

@@ -4,6 +4,7 @@
 //! finds it again for `status`/`logs`/`clean`, and removes it and its volume.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -139,7 +140,7 @@ pub fn project_hash() -> String {
     let dir = std::env::current_dir().unwrap_or_default();
     let digest = Sha256::digest(dir.display().to_string().as_bytes());
     digest.iter().take(8).fold(String::new(), |mut s, b| {
-        s.push_str(&format!("{b:02x}"));
+        let _ = write!(s, "{b:02x}");
         s
     })
 }
