@@ -197,6 +197,13 @@ fn up_verify_status_clean_with_the_docker_backend() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("container {name}")), "{text}");
 
+    let (code, doc) = stack.json(&["--as", "docker", "logs", "authserver"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        !doc["logs"]["authserver"].as_array().unwrap().is_empty(),
+        "container logs: {doc:#}"
+    );
+
     let (code, doc) = stack.json(&["--as", "docker", "clean"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(container(&docker, &name).is_none(), "container removed");

@@ -24,6 +24,9 @@ use crate::config::{Settings, var};
 use crate::diagnose::{Code, Finding};
 use crate::stack::health;
 
+/// The Engine API client, named here so other modules need not import bollard.
+pub type Client = Docker;
+
 /// Label every resource this tool creates carries.
 pub const MANAGED_LABEL: &str = "dev.authplane.managed";
 /// Label holding a hash of the absolute working directory.

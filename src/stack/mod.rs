@@ -44,7 +44,7 @@ impl AsBackend {
     pub async fn choose(
         settings: &Settings,
         no_pull: bool,
-    ) -> Result<(AsBackend, String, Option<bollard::Docker>), Finding> {
+    ) -> Result<(AsBackend, String, Option<docker::Client>), Finding> {
         let source = settings.vars.source(var::DEV_AS);
         let origin = match source {
             Source::Flag => "--as".to_owned(),
@@ -364,7 +364,7 @@ async fn ensure_component(
 }
 
 async fn ensure_container(
-    docker: &bollard::Docker,
+    docker: &docker::Client,
     settings: &Settings,
     timeout: Duration,
     run: &mut Run<'_>,
