@@ -184,6 +184,21 @@ impl Followed {
     }
 }
 
+/// The Docker client and container id when the authorization server runs as our container.
+async fn container_of(
+    settings: &crate::config::Settings,
+) -> Option<(stack::docker::Client, String)> {
+    if settings.backend == crate::config::Backend::Embedded {
+        return None;
+    }
+    let docker = stack::docker::connect().await.ok()?;
+    let found = stack::docker::find(&docker, &settings.container_name)
+        .await
+        .ok()??;
+    let id = found.id?;
+    Some((docker, id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,19 +226,4 @@ mod tests {
         std::fs::write(&path, "new\n").unwrap();
         assert_eq!(f.read_new_lines(), vec!["new"]);
     }
-}
-
-/// The Docker client and container id when the authorization server runs as our container.
-async fn container_of(
-    settings: &crate::config::Settings,
-) -> Option<(stack::docker::Client, String)> {
-    if settings.backend == crate::config::Backend::Embedded {
-        return None;
-    }
-    let docker = stack::docker::connect().await.ok()?;
-    let found = stack::docker::find(&docker, &settings.container_name)
-        .await
-        .ok()??;
-    let id = found.id?;
-    Some((docker, id))
 }
