@@ -227,16 +227,14 @@ fn up_writes_a_private_env_file_when_there_is_none() {
 }
 
 #[test]
-fn the_docker_backend_is_refused_as_a_configuration_error() {
-    let stack = Stack::new();
+fn the_docker_backend_without_a_daemon_is_docker_unreachable() {
+    let mut stack = Stack::new();
+    stack
+        .env
+        .push(("DOCKER_HOST".into(), "unix:///nonexistent.sock".into()));
     let (code, doc) = stack.json(&["--as", "docker", "up"]);
-    assert_eq!(code, 2, "{doc:#}");
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("not yet available")
-    );
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(doc["findings"][0]["code"], "docker_unreachable", "{doc:#}");
     assert!(stack.pid("authserver").is_none());
 }
 

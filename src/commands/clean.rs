@@ -13,13 +13,53 @@ use crate::report::{Outcome, Run};
 use crate::stack::{self, process};
 
 /// Runs the command.
-#[allow(clippy::unused_async)] // every command's `run` has the same async shape
 pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let settings = &ctx.settings;
     let run_dir = &settings.run_dir;
     let mut run = ctx.reporter.run("clean");
     let mut stopped = Vec::new();
     let mut removed: Vec<PathBuf> = Vec::new();
+
+    if let Ok(docker) = stack::docker::connect().await {
+        let name = &settings.container_name;
+        let timer = run.start("remove container");
+        match stack::docker::remove(&docker, name).await {
+            Ok(true) => {
+                run.pass(
+                    timer,
+                    format!("stopped and removed container {name}"),
+                    json!({"container": name}),
+                );
+                stopped.push(json!({"name": "authserver", "container": name}));
+            }
+            Ok(false) => run.skip(timer, "no container"),
+            Err(e) => {
+                run.fail(timer, format!("cannot remove container {name}"), json!({}));
+                return Err(e);
+            }
+        }
+        let volume = stack::docker::volume_name(name);
+        let timer = run.start("data volume");
+        if args.all {
+            match stack::docker::remove_volume(&docker, name).await {
+                Ok(true) => run.pass(
+                    timer,
+                    format!("removed volume {volume}"),
+                    json!({"volume": volume}),
+                ),
+                Ok(false) => run.skip(timer, "no volume"),
+                Err(e) => {
+                    run.fail(timer, format!("cannot remove volume {volume}"), json!({}));
+                    return Err(e);
+                }
+            }
+        } else {
+            run.skip(
+                timer,
+                format!("kept volume {volume} (`clean --all` removes it)"),
+            );
+        }
+    }
 
     for component in stack::COMPONENTS {
         let timer = run.start(&format!("stop {}", process::title(component)));

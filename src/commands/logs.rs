@@ -36,6 +36,24 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     let mut run = ctx.reporter.run("logs");
     let mut by_name = serde_json::Map::new();
     let mut offsets = Vec::new();
+    let container = container_of(&ctx.settings).await;
+    let mut components = components;
+    if let Some((docker, id)) = &container
+        && components.contains(&Component::Authserver)
+    {
+        let lines = stack::docker::log_lines(docker, id, args.lines).await;
+        run.text(format!(
+            "=== authserver (container {}) ===",
+            ctx.settings.container_name
+        ));
+        for line in &lines {
+            run.text(line.clone());
+        }
+        by_name.insert("authserver".to_owned(), json!(lines));
+        components.retain(|&c| c != Component::Authserver);
+    }
+    let follow_container = container
+        .filter(|_| args.component.is_none() || args.component == Some(Component::Authserver));
     for &component in &components {
         let path = process::log_path(run_dir, component);
         // Taken before the tail is read: a line appended in between is shown twice at worst,
@@ -67,7 +85,24 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     for line in &outcome.text {
         ctx.reporter.line(line);
     }
-    follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await;
+    match follow_container {
+        Some((docker, id)) => {
+            let prefix = !components.is_empty();
+            let reporter = ctx.reporter;
+            let from_container = stack::docker::follow_logs(&docker, &id, |line| {
+                if prefix {
+                    reporter.line(&format!("[authserver] {line}"));
+                } else {
+                    reporter.line(&line);
+                }
+            });
+            tokio::select! {
+                () = follow(ctx.reporter, run_dir, &components, &offsets, interrupt) => {}
+                () = from_container => {}
+            }
+        }
+        None => follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await,
+    }
     Ok(Outcome::new("logs"))
 }
 
@@ -147,6 +182,21 @@ impl Followed {
         }
         lines
     }
+}
+
+/// The Docker client and container id when the authorization server runs as our container.
+async fn container_of(
+    settings: &crate::config::Settings,
+) -> Option<(stack::docker::Client, String)> {
+    if settings.backend == crate::config::Backend::Embedded {
+        return None;
+    }
+    let docker = stack::docker::connect().await.ok()?;
+    let found = stack::docker::find(&docker, &settings.container_name)
+        .await
+        .ok()??;
+    let id = found.id?;
+    Some((docker, id))
 }
 
 #[cfg(test)]

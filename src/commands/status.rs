@@ -13,7 +13,37 @@ pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     let settings = &ctx.settings;
     let mut run = ctx.reporter.run("status");
     let mut components = Vec::new();
+    let container = container_state(settings).await;
     for component in stack::COMPONENTS {
+        if component == crate::cli::Component::Authserver
+            && let Some((name, running)) = &container
+        {
+            let timer = run.start(process::title(component));
+            let url = stack::health::public_url(settings, component);
+            let probe = stack::health::probe(settings, component).await;
+            let detail = json!({"name": "authserver", "container": name, "running": running,
+                "url": url, "healthy": probe.is_ok()});
+            match (running, probe) {
+                (true, Ok(())) => run.pass(
+                    timer,
+                    format!("running (container {name}) at {url}, answers"),
+                    detail,
+                ),
+                (true, Err(why)) => run.warn(
+                    timer,
+                    format!("running (container {name}) at {url}, does not answer: {why}"),
+                    detail,
+                ),
+                (false, _) => run.warn(
+                    timer,
+                    format!(
+                        "container {name} exists but is stopped (`authplane-dev up` replaces it)"
+                    ),
+                    detail,
+                ),
+            }
+            continue;
+        }
         let timer = run.start(process::title(component));
         let status = stack::component_status(settings, component).await;
         let detail = json!(status);
@@ -49,4 +79,19 @@ pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     }
     run.data("components", json!(components));
     Ok(run.finish())
+}
+
+/// The managed container (name, running) when the Docker backend may be in use and one exists.
+async fn container_state(settings: &crate::config::Settings) -> Option<(String, bool)> {
+    if settings.backend == crate::config::Backend::Embedded {
+        return None;
+    }
+    let docker = stack::docker::connect().await.ok()?;
+    let found = stack::docker::find(&docker, &settings.container_name)
+        .await
+        .ok()??;
+    Some((
+        settings.container_name.clone(),
+        stack::docker::is_running(&found),
+    ))
 }

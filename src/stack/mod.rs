@@ -9,6 +9,7 @@
 //! (`stack/docker.rs`, the only module that will speak bollard) plugs in. Nothing here prints:
 //! steps and findings are recorded in the caller's [`Run`].
 
+pub mod docker;
 pub mod health;
 pub mod ports;
 pub mod process;
@@ -22,7 +23,6 @@ use serde_json::json;
 use crate::cli::{Component, UpArgs};
 use crate::config::{self, Backend, Overrides, Settings, Source, var};
 use crate::diagnose::{Code, Finding};
-use crate::exit::ConfigError;
 use crate::report::{Reporter, Run};
 
 use process::PidState;
@@ -33,12 +33,18 @@ use process::PidState;
 pub enum AsBackend {
     /// `authplane-dev serve authserver` as a background child process.
     Embedded,
+    /// The authserver image as a managed Docker container.
+    Docker,
 }
 
 impl AsBackend {
-    /// Decides the backend for `settings` and says why in one line. `--as docker` is a
-    /// configuration error until the Docker backend exists.
-    pub fn choose(settings: &Settings) -> Result<(AsBackend, String), ConfigError> {
+    /// Decides the backend for `settings` and says why in one line; for Docker it also returns
+    /// the connected client. `auto` falls back to embedded when the daemon does not answer or the
+    /// image is unavailable; `docker` turns those into docker_unreachable / image_unavailable.
+    pub async fn choose(
+        settings: &Settings,
+        no_pull: bool,
+    ) -> Result<(AsBackend, String, Option<docker::Client>), Finding> {
         let source = settings.vars.source(var::DEV_AS);
         let origin = match source {
             Source::Flag => "--as".to_owned(),
@@ -49,37 +55,40 @@ impl AsBackend {
                 backend_name(settings.backend)
             ),
         };
-        match settings.backend {
-            Backend::Embedded => Ok((
+        if settings.backend == Backend::Embedded {
+            return Ok((
                 AsBackend::Embedded,
                 format!("embedded (chosen by {origin})"),
-            )),
-            Backend::Auto => Ok((
-                AsBackend::Embedded,
-                format!(
-                    "embedded (auto, from {origin}: the Docker backend is not available in this \
-                     version yet)"
-                ),
-            )),
-            Backend::Docker => {
-                let fix = match source {
-                    Source::Flag => "use `--as embedded` or `--as auto`".to_owned(),
-                    Source::Env => format!(
-                        "unset {} in your shell (or set it to embedded)",
-                        var::DEV_AS
-                    ),
-                    _ => format!(
-                        "set {}=embedded (or auto) in {}",
-                        var::DEV_AS,
-                        settings.env_file.display()
-                    ),
-                };
-                Err(ConfigError::Invalid(format!(
-                    "the Docker backend is not yet available: {origin} asks for it, but this \
-                     version of authplane-dev can only run the embedded authorization server. \
-                     Fix: {fix}"
-                )))
+                None,
+            ));
+        }
+        let image = &settings.image;
+        let docker = match docker::connect().await {
+            Ok(d) => d,
+            Err(f) if settings.backend == Backend::Auto => {
+                return Ok((
+                    AsBackend::Embedded,
+                    format!("embedded (auto, from {origin}: {})", f.message),
+                    None,
+                ));
             }
+            Err(f) => return Err(f),
+        };
+        match docker::ensure_image(&docker, image, no_pull, |_| {}).await {
+            Ok(pulled) => {
+                let how = if pulled { "pulled" } else { "present" };
+                Ok((
+                    AsBackend::Docker,
+                    format!("docker (chosen by {origin}; image {image} {how})"),
+                    Some(docker),
+                ))
+            }
+            Err(reason) if settings.backend == Backend::Auto => Ok((
+                AsBackend::Embedded,
+                format!("embedded (auto, from {origin}: {reason})"),
+                None,
+            )),
+            Err(reason) => Err(docker::image_finding(image, &reason)),
         }
     }
 
@@ -87,6 +96,7 @@ impl AsBackend {
     pub fn name(self) -> &'static str {
         match self {
             AsBackend::Embedded => "embedded",
+            AsBackend::Docker => "docker",
         }
     }
 }
@@ -205,11 +215,29 @@ pub async fn ensure_up(
     };
 
     let timer = run.start("backend");
-    let (backend, why) = AsBackend::choose(settings)?;
-    run.pass(timer, why, json!({"backend": backend.name()}));
+    let (backend, docker) = match AsBackend::choose(settings, args.no_pull).await {
+        Ok((backend, why, docker)) => {
+            run.pass(timer, why, json!({"backend": backend.name()}));
+            (backend, docker)
+        }
+        Err(finding) => {
+            run.fail(
+                timer,
+                finding.message.clone(),
+                json!({"backend": "docker", "code": finding.code}),
+            );
+            run.finding(finding);
+            return Ok(false);
+        }
+    };
 
     let timeout = Duration::from_secs(args.wait_timeout);
-    let as_result = ensure_component(settings, Component::Authserver, timeout, run).await?;
+    let as_result = match (backend, docker) {
+        (AsBackend::Docker, Some(docker)) => {
+            ensure_container(&docker, settings, timeout, run).await?
+        }
+        _ => ensure_component(settings, Component::Authserver, timeout, run).await?,
+    };
     if !with_echo {
         return Ok(as_result.is_up());
     }
@@ -333,6 +361,109 @@ async fn ensure_component(
             Ok(Started::Failed)
         }
     }
+}
+
+async fn ensure_container(
+    docker: &docker::Client,
+    settings: &Settings,
+    timeout: Duration,
+    run: &mut Run<'_>,
+) -> anyhow::Result<Started> {
+    let name = &settings.container_name;
+    let url = health::public_url(settings, Component::Authserver);
+    let timer = run.start(process::title(Component::Authserver));
+    let found = docker::find(docker, name)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if let Some(c) = &found {
+        let id = c.id.clone().unwrap_or_else(|| name.clone());
+        if docker::is_running(c) {
+            return match docker::wait_ready(docker, settings, &id, timeout).await {
+                Ok(()) => {
+                    run.pass(
+                        timer,
+                        format!("already running (container {name}) at {url}"),
+                        json!({"container": name, "url": url, "started": false}),
+                    );
+                    Ok(Started::Already)
+                }
+                Err(why) => {
+                    run.fail(
+                        timer,
+                        format!("container {name} runs but does not answer at {url}"),
+                        json!({"container": name, "url": url}),
+                    );
+                    run.finding(container_unready(name, &why));
+                    Ok(Started::Failed)
+                }
+            };
+        }
+        // A stopped container of ours is replaced; its volume (the data) stays.
+        docker::remove(docker, name).await?;
+    }
+
+    let held = held_ports(settings, Component::Authserver);
+    if !held.is_empty() {
+        run.fail(
+            timer,
+            format!("not started: port {} in use", join_ports(&held)),
+            json!({"ports": held.iter().map(|h| h.port).collect::<Vec<_>>()}),
+        );
+        for h in held {
+            let finding = match docker::port_holder(docker, h.port).await {
+                Some((container, image)) => Finding::error(
+                    Code::PortInUse,
+                    format!(
+                        "port {} ({}) is already in use by container {container} (image {image})",
+                        h.port, h.variable
+                    ),
+                    format!(
+                        "stop it (`docker stop {container}`), or choose another port: set {}=:<free port> in .env",
+                        h.variable
+                    ),
+                ),
+                None => h.finding(Component::Authserver),
+            };
+            run.finding(finding);
+        }
+        return Ok(Started::Failed);
+    }
+
+    let id = docker::start(docker, settings).await?;
+    match docker::wait_ready(docker, settings, &id, timeout).await {
+        Ok(()) => {
+            let ms = timer.elapsed().as_millis();
+            run.pass(
+                timer,
+                format!(
+                    "started (container {name}, image {}) in {ms} ms at {url}",
+                    settings.image
+                ),
+                json!({"container": name, "image": settings.image, "url": url, "started": true}),
+            );
+            Ok(Started::Fresh)
+        }
+        Err(why) => {
+            let _ = docker::remove(docker, name).await;
+            run.fail(
+                timer,
+                format!("container {name} did not become ready at {url}"),
+                json!({"container": name, "url": url}),
+            );
+            run.finding(container_unready(name, &why));
+            Ok(Started::Failed)
+        }
+    }
+}
+
+fn container_unready(name: &str, why: &str) -> Finding {
+    Finding::error(
+        Code::AsUnreachable,
+        format!("the authorization server container {name} is not ready: {why}"),
+        format!(
+            "check `docker logs {name}`; `authplane-dev clean` then `authplane-dev up` restarts it"
+        ),
+    )
 }
 
 /// A port that is taken, with the variable that sets it.
@@ -529,32 +660,6 @@ pub const COMPONENTS: [Component; 2] = [Component::Authserver, Component::Echo];
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings(backend: &str) -> Settings {
-        let vars = config::Vars::from_parts(
-            vec![("AUTHPLANE_DEV_AS".to_owned(), backend.to_owned())],
-            Vec::new(),
-        );
-        Settings::resolve(
-            vars,
-            &Overrides::default(),
-            std::path::Path::new(".env"),
-            std::path::Path::new(".run"),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn auto_picks_embedded_and_says_why_docker_is_refused() {
-        let (b, why) = AsBackend::choose(&settings("auto")).unwrap();
-        assert_eq!(b, AsBackend::Embedded);
-        assert!(why.contains("auto") && why.contains("Docker"), "{why}");
-        let err = AsBackend::choose(&settings("docker"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not yet available"), "{err}");
-        assert!(err.contains("unset AUTHPLANE_DEV_AS"), "{err}");
-    }
 
     #[test]
     fn port_finding_names_port_variable_and_holder() {

@@ -1,0 +1,376 @@
+//! The Docker backend: the only module that speaks the Docker Engine API (bollard). It connects
+//! (DOCKER_HOST or the platform default, API version negotiated), checks or pulls the authserver
+//! image, runs the managed container (labels, named data volume, ports published on 127.0.0.1),
+//! finds it again for `status`/`logs`/`clean`, and removes it and its volume.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, HostConfig, Mount, MountType, PortBinding,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::cli::Component;
+use crate::config::{Settings, var};
+use crate::diagnose::{Code, Finding};
+use crate::stack::health;
+
+/// The Engine API client, named here so other modules need not import bollard.
+pub type Client = Docker;
+
+/// Label every resource this tool creates carries.
+pub const MANAGED_LABEL: &str = "dev.authplane.managed";
+/// Label holding a hash of the absolute working directory.
+pub const PROJECT_LABEL: &str = "dev.authplane.project";
+/// The oldest Engine API version the backend uses.
+const MIN_API: (u32, u32) = (1, 41);
+
+/// Where the client connects: DOCKER_HOST or the platform default socket.
+pub fn host_description() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .map_or_else(
+            || "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)".to_owned(),
+            |h| format!("{h} (from DOCKER_HOST)"),
+        )
+}
+
+/// Connects, negotiates the API version and checks it is at least 1.41. The error is the
+/// docker_unreachable finding (exit 3).
+pub async fn connect() -> Result<Docker, Finding> {
+    let host = host_description();
+    let unreachable = |why: String| {
+        Finding::error(
+            Code::DockerUnreachable,
+            format!("the Docker daemon does not answer at {host}"),
+            "start Docker (e.g. `sudo systemctl start docker`), check DOCKER_HOST, or run the \
+             authorization server without Docker: `--as embedded`",
+        )
+        .why(why)
+    };
+    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+        .await
+        .map_err(|_| unreachable("no answer within 5 s".to_owned()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let version = tokio::time::timeout(Duration::from_secs(5), docker.version())
+        .await
+        .map_err(|_| unreachable("no answer within 5 s".to_owned()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let api = version.api_version.unwrap_or_default();
+    if parse_api(&api) < MIN_API {
+        return Err(Finding::error(
+            Code::DockerUnreachable,
+            format!("the Docker engine at {host} speaks API {api}, older than 1.41"),
+            "upgrade Docker Engine to 20.10 or newer, or use `--as embedded`",
+        ));
+    }
+    Ok(docker)
+}
+
+fn parse_api(api: &str) -> (u32, u32) {
+    let mut parts = api.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Makes sure `image` is present: inspects it, then pulls it unless `no_pull`. `progress`
+/// receives plain pull progress lines. Err is the one-line reason it is unavailable.
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    no_pull: bool,
+    mut progress: impl FnMut(String),
+) -> Result<bool, String> {
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(false);
+    }
+    if no_pull {
+        return Err(format!(
+            "image {image} is not present locally and --no-pull forbids pulling it"
+        ));
+    }
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(image)
+        .build();
+    let mut stream = docker.create_image(Some(options), None, None);
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(status) = info.status {
+                    progress(format!("pull {image}: {status}"));
+                }
+            }
+            Err(e) => {
+                return Err(format!(
+                    "image {image} is not present locally and pulling it failed: {e}"
+                ));
+            }
+        }
+    }
+    if docker.inspect_image(image).await.is_ok() {
+        Ok(true)
+    } else {
+        Err(format!("image {image} is still absent after the pull"))
+    }
+}
+
+/// The image_unavailable finding for `reason`.
+pub fn image_finding(image: &str, reason: &str) -> Finding {
+    Finding::error(
+        Code::ImageUnavailable,
+        format!("the authserver image {image} is unavailable"),
+        format!(
+            "pull or build it (`docker pull {image}`, or see docs/docker.md for a local build), \
+             set {} / --image to an image you have, or use `--as embedded`",
+            var::DEV_IMAGE
+        ),
+    )
+    .why(reason.to_owned())
+}
+
+/// A hash of the absolute working directory (the project label's value).
+pub fn project_hash() -> String {
+    let dir = std::env::current_dir().unwrap_or_default();
+    let digest = Sha256::digest(dir.display().to_string().as_bytes());
+    digest.iter().take(8).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The named data volume of `container`.
+pub fn volume_name(container: &str) -> String {
+    format!("{container}-data")
+}
+
+/// The managed container called `name` (running or not), if any.
+pub async fn find(docker: &Docker, name: &str) -> Result<Option<ContainerSummary>, String> {
+    let mut filters = HashMap::new();
+    filters.insert("name".to_owned(), vec![format!("^/{name}$")]);
+    filters.insert("label".to_owned(), vec![format!("{MANAGED_LABEL}=true")]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.into_iter().next())
+}
+
+/// Whether a container summary is running.
+pub fn is_running(c: &ContainerSummary) -> bool {
+    c.state
+        .as_ref()
+        .is_some_and(|s| s.to_string().eq_ignore_ascii_case("running"))
+}
+
+/// The first name of a container, without the leading slash.
+pub fn container_name(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map_or_else(String::new, |n| n.trim_start_matches('/').to_owned())
+}
+
+/// The running container (name, image) that publishes host `port`, if any.
+pub async fn port_holder(docker: &Docker, port: u16) -> Option<(String, String)> {
+    let list = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().build()))
+        .await
+        .ok()?;
+    list.into_iter().find_map(|c| {
+        let publishes = c
+            .ports
+            .as_ref()?
+            .iter()
+            .any(|p| p.public_port == Some(port));
+        publishes.then(|| (container_name(&c), c.image.clone().unwrap_or_default()))
+    })
+}
+
+/// Creates the volume and the container and starts it; returns the container id.
+pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<String> {
+    let name = &settings.container_name;
+    let labels: HashMap<String, String> = [
+        (MANAGED_LABEL.to_owned(), "true".to_owned()),
+        (PROJECT_LABEL.to_owned(), project_hash()),
+    ]
+    .into();
+    let volume = volume_name(name);
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await?;
+    let mut env: Vec<String> = settings
+        .vars
+        .child_env()
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("AUTHPLANE_")
+                && !k.starts_with("AUTHPLANE_DEV_")
+                && k != var::SERVER_ADDRESS
+                && k != var::ADMIN_ADDRESS
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    env.push(format!("{}=:9000", var::SERVER_ADDRESS));
+    env.push(format!("{}=:9001", var::ADMIN_ADDRESS));
+    let bind = |port: u16| {
+        Some(vec![PortBinding {
+            host_ip: Some("127.0.0.1".to_owned()),
+            host_port: Some(port.to_string()),
+        }])
+    };
+    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = [
+        ("9000/tcp".to_owned(), bind(settings.server_port())),
+        ("9001/tcp".to_owned(), bind(settings.admin_port())),
+    ]
+    .into();
+    let body = ContainerCreateBody {
+        image: Some(settings.image.clone()),
+        env: Some(env),
+        labels: Some(labels),
+        exposed_ports: Some(vec!["9000/tcp".to_owned(), "9001/tcp".to_owned()]),
+        host_config: Some(HostConfig {
+            port_bindings: Some(port_bindings),
+            mounts: Some(vec![Mount {
+                target: Some("/data".to_owned()),
+                source: Some(volume),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::default().name(name).build()),
+            body,
+        )
+        .await?;
+    docker
+        .start_container(
+            &created.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await?;
+    Ok(created.id)
+}
+
+/// Polls discovery until it answers; Err is the as_unreachable reason (exit code and last log
+/// lines when the container exited).
+pub async fn wait_ready(
+    docker: &Docker,
+    settings: &Settings,
+    id: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        match health::probe(settings, Component::Authserver).await {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        if let Ok(info) = docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            && let Some(state) = info.state
+            && state.running == Some(false)
+        {
+            let tail = log_lines(docker, id, 20).await.join("\n      | ");
+            return Err(format!(
+                "the container exited during startup (exit code {}); last log lines:\n      | {tail}",
+                state.exit_code.unwrap_or(-1)
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("did not answer in time: {last}"));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The last `n` log lines of a container (stdout and stderr).
+pub async fn log_lines(docker: &Docker, id: &str, n: usize) -> Vec<String> {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut out = Vec::new();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(chunk)) = stream.next().await {
+        let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+        out.extend(text.lines().map(str::to_owned));
+    }
+    out
+}
+
+/// Follows a container's logs, handing each line to `line` until the stream ends.
+pub async fn follow_logs(docker: &Docker, id: &str, mut line: impl FnMut(String)) {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .follow(true)
+        .tail("0")
+        .build();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(chunk)) = stream.next().await {
+        let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+        for l in text.lines() {
+            line(l.to_owned());
+        }
+    }
+}
+
+/// Stops and removes the managed container `name`; Ok(false) when there is none.
+pub async fn remove(docker: &Docker, name: &str) -> anyhow::Result<bool> {
+    let Some(found) = find(docker, name).await.map_err(anyhow::Error::msg)? else {
+        return Ok(false);
+    };
+    let id = found.id.unwrap_or_else(|| name.to_owned());
+    docker
+        .remove_container(
+            &id,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Removes the data volume of `name`; Ok(false) when there is none.
+pub async fn remove_volume(docker: &Docker, name: &str) -> anyhow::Result<bool> {
+    match docker
+        .remove_volume(
+            &volume_name(name),
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
