@@ -862,9 +862,7 @@ impl<'c> Flow<'c> {
         let reply = match first_call(&mcp, era).await {
             Ok(r) => r,
             Err(err) => {
-                let detail = err.detail();
-                run.fail(t, err.to_string(), detail);
-                run.finding(mcp_unreachable(&err, &settings.mcp_url));
+                fail_unreachable(run, t, &err, &settings.mcp_url);
                 return;
             }
         };
@@ -949,9 +947,7 @@ impl<'c> Flow<'c> {
         let (reply, init) = match outcome {
             Ok(pair) => pair,
             Err(err) => {
-                let detail = err.detail();
-                run.fail(t, err.to_string(), detail);
-                run.finding(mcp_unreachable(&err, &settings.mcp_url));
+                fail_unreachable(run, t, &err, &settings.mcp_url);
                 return;
             }
         };
@@ -1037,6 +1033,13 @@ fn as_unreachable(err: &FlowError, url: &str, variable: &str) -> Finding {
     )
     .why("every step of the flow starts at the AS")
     .compare(format!("{url} answering"), reason)
+}
+
+/// Ends step `t` as failed because the MCP server did not answer, with the `mcp_unreachable`
+/// finding that explains it.
+fn fail_unreachable(run: &mut Run<'_>, t: StepTimer, err: &FlowError, url: &str) {
+    run.fail(t, err.to_string(), err.detail());
+    run.finding(mcp_unreachable(err, url));
 }
 
 fn mcp_unreachable(err: &FlowError, url: &str) -> Finding {
@@ -1185,9 +1188,7 @@ async fn exercise_mcp(run: &mut Run<'_>, mcp: &McpClient, protocol: Protocol) ->
                     None
                 }
                 Err(err) => {
-                    let detail = err.detail();
-                    run.fail(t, err.to_string(), detail);
-                    run.finding(mcp_unreachable(&err, mcp.url()));
+                    fail_unreachable(run, t, &err, mcp.url());
                     None
                 }
             }
@@ -1220,9 +1221,7 @@ async fn stateless_round_trip(run: &mut Run<'_>, mcp: &McpClient) -> bool {
             false
         }
         Err(err) => {
-            let detail = err.detail();
-            run.fail(t, err.to_string(), detail);
-            run.finding(mcp_unreachable(&err, mcp.url()));
+            fail_unreachable(run, t, &err, mcp.url());
             false
         }
     }
@@ -1233,9 +1232,7 @@ async fn session_round_trip(run: &mut Run<'_>, mcp: &McpClient) -> bool {
     let init = match mcp.initialize().await {
         Ok(reply) => reply,
         Err(err) => {
-            let detail = err.detail();
-            run.fail(t, err.to_string(), detail);
-            run.finding(mcp_unreachable(&err, mcp.url()));
+            fail_unreachable(run, t, &err, mcp.url());
             return false;
         }
     };
@@ -1278,9 +1275,7 @@ async fn session_round_trip(run: &mut Run<'_>, mcp: &McpClient) -> bool {
             return false;
         }
         Err(err) => {
-            let detail = err.detail();
-            run.fail(t, err.to_string(), detail);
-            run.finding(mcp_unreachable(&err, mcp.url()));
+            fail_unreachable(run, t, &err, mcp.url());
             return false;
         }
     }
@@ -1297,9 +1292,7 @@ async fn session_round_trip(run: &mut Run<'_>, mcp: &McpClient) -> bool {
             false
         }
         Err(err) => {
-            let detail = err.detail();
-            run.fail(t, err.to_string(), detail);
-            run.finding(mcp_unreachable(&err, mcp.url()));
+            fail_unreachable(run, t, &err, mcp.url());
             false
         }
     }
@@ -1395,9 +1388,7 @@ async fn probe_no_token(run: &mut Run<'_>, mcp: &McpClient, era: Era) {
     let reply = match first_call(mcp, era).await {
         Ok(r) => r,
         Err(err) => {
-            let detail = err.detail();
-            run.fail(t, err.to_string(), detail);
-            run.finding(mcp_unreachable(&err, mcp.url()));
+            fail_unreachable(run, t, &err, mcp.url());
             return;
         }
     };
