@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Measures `up` to ready (cold: both servers started) and `verify` on a warm stack, by wall time.
+# Measures, by wall time, as a user runs it:
+#   - `up` to ready (cold: both embedded servers started and health-waited), 5 runs;
+#   - `verify` on a warm stack and, interleaved in the same run so both see the same machine load,
+#     scripts/verify-curl.sh (the requests of the seed's `make verify`, with curl and jq);
+#   - resident memory (VmHWM, peak RSS) of the two embedded servers after the runs;
+#   - the binary's size.
 # Usage: scripts/bench-stack.sh [BINARY] [RUNS]   (default: target/release/authplane-dev, 20 runs)
 # Runs in a scratch directory on free-ish ports and cleans up after itself.
 set -euo pipefail
 bin=$(realpath "${1:-target/release/authplane-dev}")
 runs=${2:-20}
+curl_script=$(realpath "$(dirname "$0")/verify-curl.sh")
 work=$(mktemp -d)
 trap '(cd "$work" && "$bin" clean --all >/dev/null 2>&1) || true; rm -rf "$work"' EXIT
 base=$((30000 + RANDOM % 2000))
@@ -19,20 +25,36 @@ AUTHPLANE_ADMIN_API_KEY=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 AUTHPLANE_DEV_AS=embedded
 ENV
 cd "$work"
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+now_us() { echo $(( $(date +%s%N) / 1000 )); }
+ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 ups=()
 for _ in 1 2 3 4 5; do
   "$bin" clean >/dev/null
-  t0=$(now_ms); "$bin" up >/dev/null; t1=$(now_ms)
-  ups+=($((t1 - t0)))
+  t0=$(now_us); "$bin" up >/dev/null; t1=$(now_us)
+  ups+=("$(ms $((t1 - t0)))")
 done
-"$bin" verify >/dev/null   # registers resource and client once
+"$bin" verify >/dev/null   # registers the resource and the client once
+"$curl_script" >/dev/null  # and proves the baseline passes before timing it
 verifies=()
+curls=()
 for _ in $(seq "$runs"); do
-  t0=$(now_ms); "$bin" verify >/dev/null; t1=$(now_ms)
-  verifies+=($((t1 - t0)))
+  t0=$(now_us); "$bin" verify >/dev/null; t1=$(now_us)
+  verifies+=("$(ms $((t1 - t0)))")
+  t0=$(now_us); "$curl_script" >/dev/null; t1=$(now_us)
+  curls+=("$(ms $((t1 - t0)))")
 done
-echo "up to ready (5 runs, ms):      ${ups[*]}  median $(printf '%s\n' "${ups[@]}" | median)"
-echo "verify warm ($runs runs, ms):  ${verifies[*]}  median $(printf '%s\n' "${verifies[@]}" | median)"
+mv=$(printf '%s\n' "${verifies[@]}" | median)
+mc=$(printf '%s\n' "${curls[@]}" | median)
+echo "up to ready (5 runs, ms):           ${ups[*]}  median $(printf '%s\n' "${ups[@]}" | median)"
+echo "verify warm ($runs runs, ms):         ${verifies[*]}  median $mv"
+echo "curl verify.sh steps ($runs runs, ms): ${curls[*]}  median $mc"
+echo "speed-up (median curl / median verify): $(awk -v a="$mc" -v b="$mv" 'BEGIN { printf "%.1fx", a / b }')"
+for component in authserver echo; do
+  pid=$(head -1 ".run/$component.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+    echo "$component peak RSS: $(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")"
+  fi
+done
+echo "binary size: $(stat -c %s "$bin") bytes"

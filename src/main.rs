@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use authplane_dev::cli::Cli;
+use authplane_dev::cli::{Cli, Command};
 use authplane_dev::commands;
 use authplane_dev::exit::Exit;
 use authplane_dev::report::{OutputOptions, Reporter};
@@ -17,22 +17,13 @@ fn main() -> ExitCode {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            let reporter = Reporter::new(OutputOptions::default());
-            let err = anyhow::Error::new(err).context("starting the async runtime");
-            reporter.render_error("authplane-dev", &err, Exit::Internal);
-            return Exit::Internal.into();
-        }
-    };
-
     // Multi-call: under the name `authserver` this binary behaves like the real authserver CLI.
     if invoked_as == "authserver" {
         let reporter = Reporter::new(OutputOptions::default());
+        let runtime = match runtime(Flavor::Server, &reporter, "authserver") {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
         let result = runtime.block_on(commands::multicall::run(args.collect(), &reporter));
         return finish(&reporter, "authserver", result);
     }
@@ -56,8 +47,43 @@ fn main() -> ExitCode {
         show_secrets: cli.global.show_secrets,
     });
     let name = commands::command_name(&cli.command);
+    let flavor = if matches!(cli.command, Command::Serve(_)) {
+        Flavor::Server
+    } else {
+        Flavor::Client
+    };
+    let runtime = match runtime(flavor, &reporter, name) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
     let result = runtime.block_on(commands::run(&cli, &reporter));
     finish(&reporter, name, result)
+}
+
+/// What the process is about to be: a server (answers many clients at once) or a client command.
+#[derive(Clone, Copy)]
+enum Flavor {
+    Server,
+    Client,
+}
+
+/// Servers get a worker per core. Client commands (verify, up, doctor…) run one request after
+/// another, so a single-threaded runtime serves them best: no hand-offs between threads, which on
+/// a busy machine cost more than the requests themselves.
+fn runtime(
+    flavor: Flavor,
+    reporter: &Reporter,
+    name: &str,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = match flavor {
+        Flavor::Server => tokio::runtime::Builder::new_multi_thread(),
+        Flavor::Client => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build().map_err(|err| {
+        let err = anyhow::Error::new(err).context("starting the async runtime");
+        reporter.render_error(name, &err, Exit::Internal);
+        Exit::Internal.into()
+    })
 }
 
 fn finish(

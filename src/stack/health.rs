@@ -16,8 +16,11 @@ use crate::config::Settings;
 
 /// Per-request timeout: a local server answers well within it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-/// Poll interval while waiting.
-const POLL: Duration = Duration::from_millis(75);
+/// Poll intervals while waiting: the first probe comes soon (a local server is usually ready
+/// within a few milliseconds, and `up` should not sleep longer than the start takes), then the
+/// interval doubles up to the cap so a slow start does not busy-poll.
+const POLL_FIRST: Duration = Duration::from_millis(5);
+const POLL_MAX: Duration = Duration::from_millis(75);
 /// How many log lines a failure quotes.
 pub const LOG_TAIL: usize = 20;
 
@@ -132,6 +135,7 @@ pub async fn wait_ready(
 ) -> Result<(), NotReady> {
     let client = client();
     let deadline = Instant::now() + timeout;
+    let mut poll = POLL_FIRST;
     loop {
         let last = match probe_with(&client, settings, component).await {
             Ok(()) => return Ok(()),
@@ -151,7 +155,8 @@ pub async fn wait_ready(
                 log_tail: tail(log, LOG_TAIL),
             });
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(POLL_MAX);
     }
 }
 
