@@ -20,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::verified::VerifiedTokens;
+
 /// A request the guard turned away; the command logs these so a user sees why a client failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -34,6 +36,8 @@ pub struct Rejection {
 /// Shared state of the guard and the PRM routes.
 pub struct Guard {
     verifier: AuthplaneResource,
+    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe).
+    verified: VerifiedTokens,
     scopes: Vec<String>,
     prm: ProtectedResourceMetadata,
     rejections: Option<UnboundedSender<Rejection>>,
@@ -50,6 +54,7 @@ impl Guard {
         let prm = verifier.prm_response();
         Guard {
             verifier,
+            verified: VerifiedTokens::default(),
             scopes,
             prm,
             rejections,
@@ -65,7 +70,7 @@ impl Guard {
     pub async fn check(
         &self,
         authorization: Option<&HeaderValue>,
-    ) -> Result<VerifiedClaims, Denial> {
+    ) -> Result<Arc<VerifiedClaims>, Denial> {
         let Some(value) = authorization else {
             return Err(Denial::missing(self.resource_metadata_url()));
         };
@@ -78,11 +83,18 @@ impl Guard {
                 return Err(denial);
             }
         };
-        let claims = self
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|err| Denial::from_verifier(&self.verifier, &err))?;
+        let claims = if let Some(claims) = self.verified.get(token) {
+            claims
+        } else {
+            let claims = Arc::new(
+                self.verifier
+                    .verify(token)
+                    .await
+                    .map_err(|err| Denial::from_verifier(&self.verifier, &err))?,
+            );
+            self.verified.insert(token, claims.clone());
+            claims
+        };
         let missing: Vec<&str> = self
             .scopes
             .iter()

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod tool;
+pub mod verified;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -187,7 +188,12 @@ impl EchoServer {
             .with_allowed_hosts(allowed_hosts)
             .with_cancellation_token(cancel.child_token());
         let mcp = StreamableHttpService::new(
-            || Ok(tool::EchoServer::new()),
+            // One handler built up front and cloned per session (or per stateless request):
+            // cloning shares the tool table instead of rebuilding it on every request.
+            {
+                let handler = tool::EchoServer::new();
+                move || Ok(handler.clone())
+            },
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
