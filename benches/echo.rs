@@ -1,9 +1,11 @@
 //! Throughput and latency of authenticated `tools/call` requests against `serve echo`.
 //!
 //! Starts the embedded AS and the echo server (the real binary) on free ports, mints a real
-//! token, opens one MCP session per client, then measures `tools/call echo` round trips at 1 and
-//! 32 concurrent clients: requests/second and p50/p99 latency. Every request goes through the
-//! full path: bearer parsing, authplane-sdk verification (ES256), the scope check, rmcp.
+//! token, then measures `tools/call echo` round trips at 1 and 32 concurrent clients in both
+//! protocol eras (session: one MCP session per client; stateless 2026-07-28: no session):
+//! requests/second and p50/p99 latency. Every request goes through the full path: bearer
+//! parsing, the token check (authplane-sdk verification, remembered per token for up to 30 s),
+//! the scope check, rmcp. The load generator shares the machine with the servers.
 //!
 //! Run: `cargo bench --bench echo` (release), or `cargo test --bench echo -- --bench` (debug,
 //! when the machine is too busy for a release build). `ECHO_BENCH_SECS` sets the seconds per
@@ -18,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use support_echo::{AuthProcess, Echo, mcp_post, mint_token, rpc_message, tool_text};
+use support_echo::{
+    AuthProcess, Echo, mcp_post, mint_token, rpc_message, stateless_meta, tool_text,
+};
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -55,11 +59,22 @@ fn main() {
             secs,
             std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
         );
-        println!("| clients | requests | req/s | p50 ms | p99 ms |");
-        println!("|---|---|---|---|---|");
-        for clients in [1usize, 32] {
-            let (count, mut latencies, elapsed) =
-                level(&echo.mcp_url, &token, clients, Duration::from_secs(secs)).await;
+        println!("| protocol era | clients | requests | req/s | p50 ms | p99 ms |");
+        println!("|---|---|---|---|---|---|");
+        for (era, clients) in [
+            (Era::Session, 1usize),
+            (Era::Session, 32),
+            (Era::Stateless, 1),
+            (Era::Stateless, 32),
+        ] {
+            let (count, mut latencies, elapsed) = level(
+                &echo.mcp_url,
+                &token,
+                era,
+                clients,
+                Duration::from_secs(secs),
+            )
+            .await;
             latencies.sort_unstable();
             let pct = |p: f64| {
                 #[expect(
@@ -74,7 +89,8 @@ fn main() {
             #[expect(clippy::cast_precision_loss, reason = "request counts are small")]
             let rps = count as f64 / elapsed.as_secs_f64();
             println!(
-                "| {clients} | {count} | {rps:.0} | {:.2} | {:.2} |",
+                "| {} | {clients} | {count} | {rps:.0} | {:.2} | {:.2} |",
+                era.name(),
                 pct(0.50),
                 pct(0.99)
             );
@@ -82,11 +98,30 @@ fn main() {
     });
 }
 
-/// Runs `clients` concurrent sessions for `duration`; returns the number of calls, every latency
+/// The MCP protocol era a client speaks (DESIGN.md §8).
+#[derive(Debug, Clone, Copy)]
+enum Era {
+    /// initialize + notifications/initialized once, then `tools/call` with the session header.
+    Session,
+    /// 2026-07-28: every `tools/call` stands alone (no session).
+    Stateless,
+}
+
+impl Era {
+    fn name(self) -> &'static str {
+        match self {
+            Era::Session => "2025-11-25 (session)",
+            Era::Stateless => "2026-07-28 (stateless)",
+        }
+    }
+}
+
+/// Runs `clients` concurrent clients for `duration`; returns the number of calls, every latency
 /// and the wall time.
 async fn level(
     url: &str,
     token: &str,
+    era: Era,
     clients: usize,
     duration: Duration,
 ) -> (usize, Vec<Duration>, Duration) {
@@ -98,34 +133,32 @@ async fn level(
         let token = token.to_owned();
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-                "protocolVersion":"2025-11-25","capabilities":{},
-                "clientInfo":{"name":"echo-bench","version":"1"}}});
-            let resp = mcp_post(&http, &url, Some(&token), &init)
-                .send()
-                .await
-                .expect("initialize");
-            let session = resp.headers()["mcp-session-id"]
-                .to_str()
-                .expect("session")
-                .to_owned();
-            let _ = resp.text().await;
-            let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-            mcp_post(&http, &url, Some(&token), &note)
-                .header("mcp-session-id", &session)
-                .send()
-                .await
-                .expect("initialized");
+            let session = match era {
+                Era::Session => Some(open_session(&http, &url, &token).await),
+                Era::Stateless => None,
+            };
             let mut latencies = Vec::new();
             let mut id = 1u64;
             while Instant::now() < deadline {
                 let text = format!("client {client} call {id}");
-                let call = json!({"jsonrpc":"2.0","id":id,"method":"tools/call",
-                    "params":{"name":"echo","arguments":{"text":text}}});
+                let mut params = json!({"name":"echo","arguments":{"text":text}});
+                let request = if let Some(session) = &session {
+                    let call =
+                        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":params});
+                    mcp_post(&http, &url, Some(&token), &call)
+                        .header("mcp-session-id", session)
+                        .header("mcp-protocol-version", "2025-11-25")
+                } else {
+                    params["_meta"] = stateless_meta();
+                    let call =
+                        json!({"jsonrpc":"2.0","id":id,"method":"tools/call","params":params});
+                    mcp_post(&http, &url, Some(&token), &call)
+                        .header("mcp-protocol-version", "2026-07-28")
+                        .header("mcp-method", "tools/call")
+                        .header("mcp-name", "echo")
+                };
                 let t = Instant::now();
-                let body = mcp_post(&http, &url, Some(&token), &call)
-                    .header("mcp-session-id", &session)
-                    .header("mcp-protocol-version", "2025-11-25")
+                let body = request
                     .send()
                     .await
                     .expect("tools/call")
@@ -144,4 +177,27 @@ async fn level(
         all.extend(task.await.expect("client task"));
     }
     (all.len(), all, started.elapsed())
+}
+
+/// initialize + notifications/initialized; returns the session id.
+async fn open_session(http: &reqwest::Client, url: &str, token: &str) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},
+            "clientInfo":{"name":"echo-bench","version":"1"}}});
+    let resp = mcp_post(http, url, Some(token), &init)
+        .send()
+        .await
+        .expect("initialize");
+    let session = resp.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session")
+        .to_owned();
+    let _ = resp.text().await;
+    let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    mcp_post(http, url, Some(token), &note)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .expect("initialized");
+    session
 }
