@@ -96,6 +96,24 @@ fn main() {
             );
         }
     });
+    println!();
+    println!(
+        "peak resident memory (VmHWM): echo server {}, authorization server {}",
+        peak_rss(echo.pid()),
+        peak_rss(auth.pid())
+    );
+}
+
+/// A process's peak resident set size as the kernel reports it (`VmHWM` in /proc/<pid>/status).
+fn peak_rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The MCP protocol era a client speaks (DESIGN.md §8).

@@ -44,6 +44,11 @@ pub struct Echo {
 }
 
 impl Echo {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `serve echo` for `issuer` on a free port (scope `mcp:echo`) and waits until its PRM
     /// answers.
     pub fn start(issuer: &str) -> Echo {
@@ -460,6 +465,11 @@ pub struct AuthProcess {
 }
 
 impl AuthProcess {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts the embedded AS on free ports with a fresh state dir under `work_dir`.
     pub fn start(work_dir: &Path) -> AuthProcess {
         let state = work_dir.join(format!("as-state-{}", free_port()));
