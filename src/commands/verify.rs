@@ -97,6 +97,15 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let http = flow.http.clone();
     let mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
     let Some(era) = exercise_mcp(&mut run, &mcp, args.protocol).await else {
+        // The server's own metadata often names why it refused a token that passed every local
+        // check: it was started with another resource URI or another issuer (doctor's rule).
+        let issuer = flow
+            .expectations
+            .discovered_issuer
+            .clone()
+            .unwrap_or_else(|| settings.server_issuer.clone());
+        crate::commands::doctor::mcp_metadata(&mut run, &http, settings, &issuer, "MCP metadata")
+            .await;
         if !args.no_probes {
             for name in PROBE_STEPS {
                 let t = run.start(name);

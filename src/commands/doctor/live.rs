@@ -42,7 +42,7 @@ pub async fn live(run: &mut Run<'_>, settings: &Settings) -> anyhow::Result<()> 
             settings.server_issuer.clone()
         }
     };
-    mcp_metadata(run, &http, settings, &issuer).await;
+    mcp_metadata(run, &http, settings, &issuer, MCP_METADATA).await;
     Ok(())
 }
 
@@ -228,20 +228,24 @@ async fn client_check(run: &mut Run<'_>, settings: &Settings, admin: &AdminClien
     );
 }
 
-/// `live: MCP metadata`: the Protected Resource Metadata of the MCP server the CLI dials names the
-/// configured resource URI and the AS's `issuer`. Skipped when the server does not answer.
-async fn mcp_metadata(
+/// doctor's step name for [`mcp_metadata`].
+const MCP_METADATA: &str = "live: MCP metadata";
+
+/// Step `name`: the Protected Resource Metadata of the MCP server the CLI dials names the
+/// configured resource URI and the AS's `issuer`. Skipped when the server does not answer. Shared
+/// with `verify`, which runs it to explain a token the MCP server refused.
+pub async fn mcp_metadata(
     run: &mut Run<'_>,
     http: &reqwest::Client,
     settings: &Settings,
     issuer: &str,
+    name: &str,
 ) {
-    const NAME: &str = "live: MCP metadata";
     let url = protected_resource_metadata_url(&settings.mcp_url);
     let findings = match get_json(http, &url).await {
         Ok(doc) => prm::check_prm(&url, &doc, &settings.resource_uri, issuer),
         Err(FlowError::Unreachable { reason, .. }) => {
-            let t = run.start(NAME);
+            let t = run.start(name);
             run.skip(
                 t,
                 format!("skipped: the MCP server does not answer at {url} ({reason})"),
@@ -255,7 +259,7 @@ async fn mcp_metadata(
     };
     record(
         run,
-        NAME,
+        name,
         "the MCP server announces the configured resource URI and the AS's issuer",
         findings,
     );

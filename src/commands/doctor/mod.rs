@@ -19,6 +19,8 @@ use crate::stack::{ports, process};
 mod config;
 mod live;
 
+pub use live::mcp_metadata;
+
 /// Runs the command.
 pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("doctor");
