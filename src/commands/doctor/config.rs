@@ -289,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn dialling_your_own_server_makes_its_url_the_resource_as_in_verify() {
+        use crate::commands::verify::use_dialled_resource;
+        let own = "http://localhost:9999/mcp";
+        let mut s = settings(&[(var::DEV_MCP_URL, own)]);
+        assert_eq!(codes(&resource_uri(&s)), [Code::AudienceMismatch]);
+        use_dialled_resource(&mut s);
+        assert_eq!(s.resource_uri, own);
+        assert!(resource_uri(&s).is_empty());
+        // A resource URI set explicitly is kept, and checked.
+        let mut named = settings(&[
+            (var::DEV_MCP_URL, own),
+            (var::DEV_RESOURCE_URI, "http://localhost:9999/mcp/"),
+        ]);
+        use_dialled_resource(&mut named);
+        let f = resource_uri(&named);
+        assert_eq!(codes(&f), [Code::AudienceMismatch]);
+        assert!(f[0].differs.as_deref().unwrap().contains("trailing slash"));
+    }
+
+    #[test]
     fn port_must_be_the_base_url_port() {
         let f = port(&settings(&[(var::PORT, "8081")]));
         assert_eq!(codes(&f), [Code::AudienceMismatch]);

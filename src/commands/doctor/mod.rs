@@ -24,7 +24,10 @@ pub use live::mcp_metadata;
 /// Runs the command.
 pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("doctor");
-    let settings = &ctx.settings;
+    // The same resource URI verify would mint for (the dialled URL for your own server).
+    let mut settings = ctx.settings.clone();
+    crate::commands::verify::use_dialled_resource(&mut settings);
+    let settings = &settings;
     environment(&mut run, settings);
     config::configuration(&mut run, settings);
     if args.offline {
