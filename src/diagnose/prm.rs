@@ -33,10 +33,10 @@ pub fn check_prm(prm_url: &str, prm: &Value, resource_uri: &str, issuer: &str) -
                         ),
                         format!(
                             "if the server still runs an older configuration, restart it (`authplane-dev clean && authplane-dev up`); \
-                             otherwise set {}={resource} (or {} + {} to match it)",
-                            var::DEV_RESOURCE_URI,
+                             otherwise make the CLI's {} + {} (or {}) give {resource}",
                             var::BASE_URL,
-                            var::MCP_PATH
+                            var::MCP_PATH,
+                            var::DEV_RESOURCE_URI
                         ),
                     )
                     .why("the server accepts only tokens whose aud is its announced resource; a token minted for the configured URI is rejected with 401 invalid_token")
