@@ -1,19 +1,35 @@
 //! The fixtures suite: every directory under `fixtures/` is one scenario. Its `env` is a `.env`
-//! overlay (placeholders `{AS_PORT}`, `{ADMIN_PORT}`, `{ECHO_PORT}`) applied on top of a healthy
-//! free-port base config; `expected.json` lists the finding codes `doctor` and (optionally)
-//! `verify` must report, exactly, as sets; an optional `setup.json` says how to set it up:
-//! `"apply": "cli"` (default: the overlay goes into the CLI's process environment, the stack runs
-//! the base config) or `"server"` (the overlay is written into `.env` before `up`), `"up": false`
-//! (no stack), `"hold_port": "ECHO_PORT"` (the test listens on that port during the run).
+//! overlay (placeholders `{AS_PORT}`, `{ADMIN_PORT}`, `{ECHO_PORT}`, `{STUB_PORT}`) applied on top
+//! of a healthy free-port base config; `expected.json` lists the finding codes `doctor` and
+//! (optionally) `verify` must report, exactly, as sets; an optional `setup.json` says how to set
+//! it up, in this order:
+//! - `"stub_as": <jwks>`: a loopback stub AS serving discovery and this JWKS (`{STUB_PORT}`);
+//! - `"apply"`: `"cli"` (default: the overlay goes into the CLI's process environment, the stack
+//!   runs the base config), `"server"` (the overlay is written into `.env` before `up`) or
+//!   `"restart_authserver"` (after `up`, the overlay is written into `.env` and only the AS is
+//!   restarted, by the test; the echo server keeps its start-up configuration);
+//! - `"hold_port": "ECHO_PORT"`: the test listens on that port during the run;
+//! - `"authserver_clock": "+10m"`: the AS runs under libfaketime with its clock shifted (skipped
+//!   with a message when libfaketime is not installed, unless `AUTHPLANE_DEV_REQUIRE_FAKETIME=1`,
+//!   which .ci/run sets after installing it);
+//! - `"up": false`: no stack;
+//! - `"register": <resource>`: POSTed to the admin API after `up`;
+//! - `"verify_first": true`: `verify` runs (and must pass) before the overlay is applied, so a
+//!   client is stored in `.run/client.json`;
+//! - `"patch_client": <body>`: PATCHed onto that stored client through the admin API.
 
 mod support_stack;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::Stack;
+use support_stack::{KillOnDrop, Stack};
 
 fn codes(doc: &Value) -> BTreeSet<String> {
     doc["findings"]
@@ -34,9 +50,10 @@ fn expected(doc: &Value, key: &str) -> Option<BTreeSet<String>> {
     })
 }
 
-fn overlay(dir: &Path, stack: &Stack) -> Vec<(String, String)> {
+fn overlay(dir: &Path, stack: &Stack, stub_port: Option<u16>) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
     let text = text
+        .replace("{STUB_PORT}", &stub_port.unwrap_or(0).to_string())
         .replace("{AS_PORT}", &stack.ports.public.to_string())
         .replace("{ADMIN_PORT}", &stack.ports.admin.to_string())
         .replace("{ECHO_PORT}", &stack.ports.echo.to_string());
@@ -67,28 +84,200 @@ fn write_env(stack: &Stack, vars: &[(String, String)]) {
     std::fs::write(&path, body).unwrap();
 }
 
-/// Registers a resource through the admin API (a plain HTTP/1.1 POST), as another tool would.
-fn register(stack: &Stack, resource: &Value) {
+/// One admin API request (plain HTTP/1.1), as another tool would make it; panics unless 2xx.
+fn admin(stack: &Stack, method: &str, path: &str, body: &Value) {
     use std::io::{Read as _, Write as _};
     let env = std::fs::read_to_string(stack.path(".env")).unwrap();
     let key = env
         .lines()
         .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
         .unwrap();
-    let body = resource
+    let body = body
         .to_string()
         .replace("{ECHO_PORT}", &stack.ports.echo.to_string());
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", stack.ports.admin)).unwrap();
     write!(
         conn,
-        "POST /admin/resources HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut answer = String::new();
     conn.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 20"), "register: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 20"),
+        "{method} {path}: {answer}"
+    );
+}
+
+/// The id of the client `verify` stored in `.run/client.json`.
+fn stored_client_id(stack: &Stack) -> String {
+    let text = std::fs::read_to_string(stack.path(".run/client.json")).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["client_id"].as_str().unwrap().to_owned()
+}
+
+/// Stops the AS `up` started (SIGTERM to its process group, as `clean` does) and waits until its
+/// port is free, so the next `up` starts it again with the current `.env`.
+fn stop_authserver(stack: &Stack) {
+    let pid = stack.pid("authserver").expect("no authserver pid file");
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(
+        support_stack::wait_until(Duration::from_secs(10), || {
+            !support_stack::listening(stack.ports.public)
+        }),
+        "the AS did not stop"
+    );
+}
+
+/// The libfaketime preload library, if the `faketime` package is installed.
+fn libfaketime() -> Option<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/usr/lib")];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        dirs.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+}
+
+/// Starts the embedded AS as `up` would (same command line, own process group, pid file) with the
+/// current `.env`, so `up` and `verify` find it running and leave it (and a running echo server)
+/// alone. With `clock` = (libfaketime, offset such as `+10m`) it runs under libfaketime: a real AS
+/// whose clock differs from this host's, as in a Docker VM that drifted.
+fn start_authserver(stack: &Stack, clock: Option<(PathBuf, &str)>) -> KillOnDrop {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::os::unix::process::CommandExt as _;
+    let run_dir = stack.path(".run");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&run_dir)
+        .unwrap();
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(run_dir.join("authserver.log"))
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
+    cmd.current_dir(stack.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args([
+            "--env-file",
+            ".env",
+            "--run-dir",
+            ".run",
+            "--color",
+            "never",
+        ])
+        .args(["serve", "authserver"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
+    if let Some((lib, offset)) = clock {
+        cmd.env("LD_PRELOAD", lib).env("FAKETIME", offset);
+    }
+    let child = KillOnDrop(cmd.spawn().unwrap());
+    let mut pid_file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(run_dir.join("authserver.pid"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut pid_file,
+        format!("{}\ncomponent=authserver\n", child.0.id()).as_bytes(),
+    )
+    .unwrap();
+    assert!(
+        support_stack::wait_until(Duration::from_secs(30), || {
+            support_stack::listening(stack.ports.public)
+        }),
+        "the AS did not start: {}",
+        std::fs::read_to_string(run_dir.join("authserver.log")).unwrap_or_default()
+    );
+    child
+}
+
+/// A loopback stand-in for an AS whose JWKS is broken — a fault our real servers cannot produce
+/// (the embedded AS always serves a good ES256 key, and the real image is not available here).
+/// It answers discovery (issuer = the stack's issuer, jwks_uri under it) and the JWKS with the
+/// fixture's document; everything else is 404. The CLI reaches it through
+/// `AUTHPLANE_DEV_PUBLIC_URL=http://localhost:{STUB_PORT}`, which also exercises doctor's
+/// rewriting of a jwks_uri under the issuer to the public URL.
+struct StubAs {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl StubAs {
+    fn start(stack: &Stack, jwks: &Value) -> StubAs {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issuer = format!("http://localhost:{}", stack.ports.public);
+        let metadata = serde_json::json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "token_endpoint": format!("{issuer}/oauth/token"),
+            "grant_types_supported": ["client_credentials"],
+        })
+        .to_string();
+        let jwks = jwks.to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                answer(conn, &metadata, &jwks);
+            }
+        });
+        StubAs { port, stop }
+    }
+}
+
+fn answer(mut conn: std::net::TcpStream, metadata: &str, jwks: &str) {
+    use std::io::{BufRead as _, Write as _};
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    // Drain the headers (GET requests carry no body).
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match path {
+        "/.well-known/oauth-authorization-server" => ("200 OK", metadata),
+        "/.well-known/jwks.json" => ("200 OK", jwks),
+        _ => ("404 Not Found", "{}"),
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+impl Drop for StubAs {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so the thread ends.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
 }
 
 fn scenario(dir: &Path) {
@@ -98,7 +287,8 @@ fn scenario(dir: &Path) {
     let setup: Value = std::fs::read_to_string(dir.join("setup.json"))
         .map_or(Value::Null, |t| serde_json::from_str(&t).unwrap());
     let mut stack = Stack::new();
-    let vars = overlay(dir, &stack);
+    let stub = setup.get("stub_as").map(|s| StubAs::start(&stack, s));
+    let vars = overlay(dir, &stack, stub.as_ref().map(|s| s.port));
     if setup["apply"] == "server" {
         write_env(&stack, &vars);
     }
@@ -116,14 +306,49 @@ fn scenario(dir: &Path) {
         };
         TcpListener::bind(("127.0.0.1", port)).unwrap()
     });
+    let mut _started_as = match setup["authserver_clock"].as_str() {
+        None => None,
+        Some(offset) => {
+            let Some(lib) = libfaketime() else {
+                assert!(
+                    std::env::var("AUTHPLANE_DEV_REQUIRE_FAKETIME").as_deref() != Ok("1"),
+                    "{name}: libfaketime is not installed and AUTHPLANE_DEV_REQUIRE_FAKETIME=1"
+                );
+                #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
+                {
+                    eprintln!(
+                        "SKIPPED fixture {name}: libfaketime is not installed \
+                         (`apt-get install faketime`; .ci/run installs it)"
+                    );
+                }
+                return;
+            };
+            Some(start_authserver(&stack, Some((lib, offset))))
+        }
+    };
     if setup["up"] != false {
         let (code, doc) = stack.json(&["up", "--wait-timeout", "60"]);
         assert_eq!(code, 0, "{name}: up failed: {doc:#}");
     }
-    if let Some(resource) = setup.get("register") {
-        register(&stack, resource);
+    if setup["apply"] == "restart_authserver" {
+        // The AS is reconfigured and restarted by hand; the echo server keeps running as it was
+        // started (`up` would restart it too, because it caches the AS's keys).
+        write_env(&stack, &vars);
+        stop_authserver(&stack);
+        _started_as = Some(start_authserver(&stack, None));
     }
-    if setup["apply"] != "server" {
+    if let Some(resource) = setup.get("register") {
+        admin(&stack, "POST", "/admin/resources", resource);
+    }
+    if setup["verify_first"] == true {
+        let (code, doc) = stack.json(&["verify", "--wait-timeout", "60"]);
+        assert_eq!(code, 0, "{name}: the first verify failed: {doc:#}");
+    }
+    if let Some(patch) = setup.get("patch_client") {
+        let path = format!("/admin/clients/{}", stored_client_id(&stack));
+        admin(&stack, "PATCH", &path, patch);
+    }
+    if setup["apply"] != "server" && setup["apply"] != "restart_authserver" {
         stack.env.extend(vars);
     }
     let (_, doctor) = stack.json(&["doctor"]);

@@ -97,6 +97,15 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let http = flow.http.clone();
     let mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
     let Some(era) = exercise_mcp(&mut run, &mcp, args.protocol).await else {
+        // The server's own metadata often names why it refused a token that passed every local
+        // check: it was started with another resource URI or another issuer (doctor's rule).
+        let issuer = flow
+            .expectations
+            .discovered_issuer
+            .clone()
+            .unwrap_or_else(|| settings.server_issuer.clone());
+        crate::commands::doctor::mcp_metadata(&mut run, &http, settings, &issuer, "MCP metadata")
+            .await;
         if !args.no_probes {
             for name in PROBE_STEPS {
                 let t = run.start(name);
@@ -142,6 +151,16 @@ const PROBE_STEPS: [&str; 3] = [
     "probe: token without the required scope",
 ];
 
+/// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
+/// resource identifier a token must be minted for (shared with `doctor`).
+pub(crate) fn use_dialled_resource(settings: &mut Settings) {
+    if !dials_embedded_echo(settings)
+        && settings.vars.source(var::DEV_RESOURCE_URI) == crate::config::Source::Default
+    {
+        settings.resource_uri.clone_from(&settings.mcp_url);
+    }
+}
+
 /// Writes the first `.env` when there is none (as `up` would) and returns a context whose
 /// settings include it, so the admin key generated there is the one the flow uses.
 pub(crate) fn with_env_file<'r>(
@@ -150,13 +169,7 @@ pub(crate) fn with_env_file<'r>(
 ) -> anyhow::Result<Context<'r>> {
     let mut settings = crate::stack::write_env_if_missing(&ctx.settings, ctx.reporter, run)?
         .unwrap_or_else(|| ctx.settings.clone());
-    // Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
-    // resource identifier a token must be minted for.
-    if !dials_embedded_echo(&settings)
-        && settings.vars.source(var::DEV_RESOURCE_URI) == crate::config::Source::Default
-    {
-        settings.resource_uri.clone_from(&settings.mcp_url);
-    }
+    use_dialled_resource(&mut settings);
     Ok(Context {
         settings,
         reporter: ctx.reporter,

@@ -343,6 +343,32 @@ pub(crate) mod mock {
     }
 }
 
+/// `GET url` expecting 200 and a JSON body: the AS's JWKS, an MCP server's Protected Resource
+/// Metadata. Another status is [`FlowError::Status`], a body that is not JSON
+/// [`FlowError::Malformed`].
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, FlowError> {
+    let response = send(http.get(url), Exchange::new("GET", url)).await?;
+    if response.status != 200 {
+        return Err(FlowError::status(response));
+    }
+    parse_json(response)
+}
+
+/// The RFC 9728 metadata URL of a protected resource: `/.well-known/oauth-protected-resource`
+/// inserted between the origin and the path (`http://h:8080/mcp` →
+/// `http://h:8080/.well-known/oauth-protected-resource/mcp`); a trailing slash of the path is
+/// dropped, as the SDKs do.
+pub fn protected_resource_metadata_url(resource: &str) -> String {
+    const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+    match url::Url::parse(resource) {
+        Ok(u) => {
+            let path = u.path().trim_end_matches('/');
+            format!("{}{WELL_KNOWN}{path}", u.origin().ascii_serialization())
+        }
+        Err(_) => format!("{}{WELL_KNOWN}", resource.trim_end_matches('/')),
+    }
+}
+
 /// Parses a response body as the JSON shape `T`; a body of another shape is a
 /// [`FlowError`] that keeps the response for the failure output.
 pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
@@ -357,6 +383,22 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protected_resource_metadata_url_inserts_the_well_known_path() {
+        assert_eq!(
+            protected_resource_metadata_url("http://localhost:8080/mcp"),
+            "http://localhost:8080/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            protected_resource_metadata_url("http://127.0.0.1:8080/api/mcp/"),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/api/mcp"
+        );
+        assert_eq!(
+            protected_resource_metadata_url("http://localhost:8080"),
+            "http://localhost:8080/.well-known/oauth-protected-resource"
+        );
+    }
 
     #[test]
     fn error_message_prefers_detail_then_description() {

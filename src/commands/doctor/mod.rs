@@ -1,0 +1,138 @@
+//! `doctor`: grouped, read-only checks of the environment, the configuration (offline) and the
+//! running stack (live). Steps are named "<group>: <check>"; every failure carries a [`Finding`].
+//! doctor never starts, registers or changes anything.
+//!
+//! The environment group is here; the configuration rules (pure, unit-tested) are in [`config`],
+//! the live checks in [`live`].
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use serde_json::json;
+
+use crate::cli::{Component, DoctorArgs};
+use crate::commands::Context;
+use crate::config::{Settings, bind_address, var};
+use crate::diagnose::{Code, Finding};
+use crate::report::{Outcome, Run};
+use crate::stack::{ports, process};
+
+mod config;
+mod live;
+
+pub use live::mcp_metadata;
+
+/// Runs the command.
+pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    let mut run = ctx.reporter.run("doctor");
+    // The same resource URI verify would mint for (the dialled URL for your own server).
+    let mut settings = ctx.settings.clone();
+    crate::commands::verify::use_dialled_resource(&mut settings);
+    let settings = &settings;
+    environment(&mut run, settings);
+    config::configuration(&mut run, settings);
+    if args.offline {
+        let t = run.start("live: stack");
+        run.skip(t, "skipped: --offline");
+    } else {
+        live::live(&mut run, settings).await?;
+    }
+    Ok(run.finish())
+}
+
+/// Records one check: pass with `ok` when there are no findings, else fail (an error among them)
+/// or warn, and the findings.
+fn record(run: &mut Run<'_>, name: &str, ok: &str, findings: Vec<Finding>) {
+    let t = run.start(name);
+    if findings.is_empty() {
+        run.pass(t, ok.to_owned(), json!(null));
+        return;
+    }
+    let summary = findings
+        .iter()
+        .map(|f| f.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if findings.iter().any(Finding::is_error) {
+        run.fail(t, summary, json!(null));
+    } else {
+        run.warn(t, summary, json!(null));
+    }
+    for f in findings {
+        run.finding(f);
+    }
+}
+
+fn environment(run: &mut Run<'_>, settings: &Settings) {
+    let listeners = [
+        (
+            var::SERVER_ADDRESS,
+            settings.server_address.clone(),
+            settings.server_port(),
+            Component::Authserver,
+        ),
+        (
+            var::ADMIN_ADDRESS,
+            settings.admin_address.clone(),
+            settings.admin_port(),
+            Component::Authserver,
+        ),
+        (
+            var::PORT,
+            format!(":{}", settings.port),
+            settings.port,
+            Component::Echo,
+        ),
+    ];
+    let mut findings = Vec::new();
+    for (name, address, port, component) in listeners {
+        if matches!(
+            process::inspect(&settings.run_dir, component),
+            process::PidState::Running(_)
+        ) {
+            continue;
+        }
+        let Ok(bind) = bind_address(name, &address) else {
+            continue;
+        };
+        if let Err(holder) = ports::check(&bind, port) {
+            findings.push(
+                Finding::error(
+                    Code::PortInUse,
+                    format!("port {port} ({name}) is held by {}", holder.describe(port)),
+                    format!("stop that process, or set {name} to a free port"),
+                )
+                .why("the stack is not running, so `authplane-dev up` could not bind this port"),
+            );
+        }
+    }
+    record(
+        run,
+        "environment: ports",
+        "the stack's ports are free or held by our stack",
+        findings,
+    );
+
+    let mut findings = Vec::new();
+    match std::fs::metadata(&settings.env_file) {
+        Err(_) => findings.push(Finding::warning(
+            Code::ConfigInvalid,
+            format!("{} does not exist", settings.env_file.display()),
+            "run `authplane-dev up` once; it writes a .env with fresh secrets",
+        )),
+        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => findings.push(
+            Finding::warning(
+                Code::WeakSecret,
+                format!("{} is readable by other users", settings.env_file.display()),
+                format!("chmod 600 {}", settings.env_file.display()),
+            )
+            .compare("600", format!("{:o}", meta.permissions().mode() & 0o777)),
+        ),
+        Ok(_) => {}
+    }
+    record(
+        run,
+        "environment: .env",
+        ".env present, mode 0600",
+        findings,
+    );
+}
