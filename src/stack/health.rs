@@ -16,6 +16,8 @@ use crate::config::Settings;
 
 /// Per-request timeout: a local server answers well within it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connecting must succeed within this (part of [`REQUEST_TIMEOUT`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Poll interval while waiting.
 const POLL: Duration = Duration::from_millis(75);
 /// How many log lines a failure quotes.
@@ -52,6 +54,7 @@ pub fn public_url(settings: &Settings, component: Component) -> String {
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
