@@ -172,6 +172,8 @@ impl IntoResponse for OAuthError {
 pub struct AdminError {
     pub status: StatusCode,
     pub detail: String,
+    /// Why, for the AS's own log only (a 500's cause is never sent to the client).
+    pub cause: Option<String>,
 }
 
 impl AdminError {
@@ -180,6 +182,7 @@ impl AdminError {
         AdminError {
             status,
             detail: detail.into(),
+            cause: None,
         }
     }
 
@@ -202,10 +205,21 @@ impl AdminError {
     pub fn internal() -> AdminError {
         AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
+
+    /// The same error with a cause that the request log shows and the client never sees.
+    #[must_use]
+    pub fn because(mut self, cause: impl Into<String>) -> AdminError {
+        self.cause = Some(cause.into());
+        self
+    }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        admin(self.status, &self.detail)
+        let response = admin(self.status, &self.detail);
+        match self.cause {
+            Some(cause) => logged(response, format!("{} ({cause})", self.detail)),
+            None => response,
+        }
     }
 }

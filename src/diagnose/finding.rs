@@ -20,6 +20,7 @@ pub enum Code {
     ImageUnavailable,
     PortInUse,
     AsUnreachable,
+    AsServerError,
     AdminKeyRejected,
     IssuerMismatch,
     AudienceMismatch,
@@ -42,6 +43,7 @@ impl Code {
         Code::ImageUnavailable,
         Code::PortInUse,
         Code::AsUnreachable,
+        Code::AsServerError,
         Code::AdminKeyRejected,
         Code::IssuerMismatch,
         Code::AudienceMismatch,
@@ -64,6 +66,7 @@ impl Code {
             Code::ImageUnavailable => "image_unavailable",
             Code::PortInUse => "port_in_use",
             Code::AsUnreachable => "as_unreachable",
+            Code::AsServerError => "as_server_error",
             Code::AdminKeyRejected => "admin_key_rejected",
             Code::IssuerMismatch => "issuer_mismatch",
             Code::AudienceMismatch => "audience_mismatch",
@@ -89,6 +92,7 @@ impl Code {
             | Code::ImageUnavailable
             | Code::PortInUse
             | Code::AsUnreachable
+            | Code::AsServerError
             | Code::McpUnreachable => Exit::Environment,
             Code::ConfigInvalid => Exit::Usage,
             _ => Exit::CheckFailed,
