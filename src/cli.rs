@@ -16,7 +16,8 @@ Exit codes:
   1  the checked thing is wrong (verify/doctor found an error finding)
   2  usage or configuration error
   3  environment problem (Docker, ports, an unreachable service)
-  4  internal error";
+  4  internal error
+  130  interrupted (Ctrl-C or SIGTERM during `up`; what it started was stopped)";
 
 /// Run, verify and diagnose a local Authplane authorization server and an MCP server it protects.
 #[derive(Debug, Parser)]

@@ -199,11 +199,33 @@ pub fn display_cmdline(raw: &str) -> String {
     }
 }
 
+/// Err (exit 3) when `run_dir` exists but is not a directory (a file, a broken symlink's target
+/// aside): nothing under it can be read or written, and the file is not ours to remove.
+pub fn check_run_dir(run_dir: &Path) -> anyhow::Result<()> {
+    match fs::metadata(run_dir) {
+        Ok(meta) if !meta.is_dir() => Err(EnvError::explained(
+            format!(
+                "the state directory {} is not a directory",
+                run_dir.display()
+            ),
+            "authplane-dev keeps its pid files, logs, client credentials and the embedded AS's \
+             state there, and never removes a file it did not write",
+            format!(
+                "move it away (`mv {0} {0}.bak`), or pass --run-dir DIR",
+                run_dir.display()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `run_dir` (mode 0700) if it does not exist.
 pub fn ensure_run_dir(run_dir: &Path) -> anyhow::Result<()> {
     if run_dir.is_dir() {
         return Ok(());
     }
+    check_run_dir(run_dir)?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
