@@ -110,6 +110,11 @@ impl Stack {
 
     /// Runs the binary in the stack directory with a scrubbed environment.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The command [`Stack::run`] runs, for a test that spawns it and drives it itself.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
         cmd.current_dir(self.dir.path()).env_clear();
         for keep in ["PATH", "HOME"] {
@@ -119,7 +124,8 @@ impl Stack {
         }
         cmd.env("NO_COLOR", "1");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.args(args).output().unwrap()
+        cmd.args(args);
+        cmd
     }
 
     /// Runs with `--json`; returns the exit code and the parsed object (panics with the output when
