@@ -390,6 +390,33 @@ fn an_authorization_server_that_cannot_persist_answers_500_and_verify_says_so() 
 }
 
 #[test]
+fn a_token_endpoint_that_cannot_persist_answers_500_and_verify_says_so() {
+    let stack = Stack::new();
+    up(&stack);
+    // Resource and client exist, so the next run writes nothing until it mints: the issuance
+    // record is what fails to persist.
+    let (code, doc) = stack.json(&["verify", "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let state = stack.path(".run/authserver/state.json");
+    fs::remove_file(&state).unwrap();
+    fs::create_dir(&state).unwrap();
+
+    let (code, doc) = stack.json(&["verify", "--no-probes"]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(step(&doc, "client")["status"], "pass", "{doc:#}");
+    let message = str_of(finding(&doc, "as_server_error"), "message").to_owned();
+    assert!(message.contains("/token answered HTTP 500"), "{message}");
+    assert!(message.contains("internal error"), "{message}");
+    let out = stack.run(&["logs", "authserver", "-n", "200"]);
+    let (log, _) = text(&out);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("/token → 500") && l.contains("state.json")),
+        "{log}"
+    );
+}
+
+#[test]
 fn an_admin_api_answering_500_is_as_server_error_for_doctor() {
     // A stub, because the embedded AS answers every read from memory: no real fault makes a
     // read-only admin call (all doctor makes) fail with a 5xx. The stub answers like the
