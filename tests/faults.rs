@@ -137,6 +137,34 @@ fn text(out: &Output) -> (String, String) {
     (stdout, stderr)
 }
 
+/// Every live process whose command line names this stack's directory: our servers, found
+/// without trusting any pid file.
+fn servers_of(stack: &Stack) -> Vec<u32> {
+    let dir = stack.dir.path().to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| {
+            fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&dir))
+                && alive(p)
+        })
+        .collect()
+}
+
+/// Kills every server of the stack on drop, including one no pid file names (a test that fails
+/// because something was orphaned must not leave it running).
+struct KillStrays<'a>(&'a Stack);
+
+impl Drop for KillStrays<'_> {
+    fn drop(&mut self) {
+        for p in servers_of(self.0) {
+            let _ = kill(pid(p), Signal::SIGCONT);
+            let _ = killpg(pid(p), Signal::SIGKILL);
+        }
+    }
+}
+
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")
         .arg("-m")
@@ -540,6 +568,11 @@ fn interrupt_up(sig: Signal, json: bool) -> (Stack, u32, Option<i32>, String, St
     assert_no_panic(&stdout, &stderr);
 
     assert!(!alive(as_pid), "the AS (pid {as_pid}) survived");
+    assert_eq!(
+        servers_of(&stack),
+        Vec::<u32>::new(),
+        "servers left running"
+    );
     for file in ["authserver.pid", "echo.pid"] {
         assert!(
             !stack.path(&format!(".run/{file}")).exists(),
@@ -619,6 +652,34 @@ fn every_kind_of_broken_pid_file_is_stale_and_clean_removes_it_without_signallin
             );
         }
     }
+}
+
+#[test]
+fn a_directory_in_place_of_a_pid_file_is_a_clear_error_and_orphans_nothing() {
+    let stack = Stack::new();
+    let _strays = KillStrays(&stack);
+    fs::create_dir_all(stack.path(".run/echo.pid")).unwrap();
+    let out = stack.run(&["up", "--wait-timeout", "60"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("echo.pid") && stderr.contains("a directory is in its place"),
+        "{stderr}"
+    );
+    // The echo server it spawned was stopped again: without a pid file nothing could find it.
+    let as_pid = stack.pid("authserver").unwrap();
+    assert_eq!(
+        servers_of(&stack),
+        vec![as_pid],
+        "only the recorded AS runs"
+    );
+
+    let out = stack.run(&["clean"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("rm -r"), "{stderr}");
+    assert!(!alive(as_pid), "clean still stopped the AS");
+    assert!(stack.path(".run/echo.pid").is_dir(), "not ours to remove");
 }
 
 #[test]

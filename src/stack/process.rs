@@ -302,7 +302,7 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
             command.env(keep, value);
         }
     }
-    let child = command.spawn().map_err(|e| {
+    let mut child = command.spawn().map_err(|e| {
         EnvError::explained(
             format!("cannot start `{} serve {}`", exe.display(), name(component)),
             e.to_string(),
@@ -314,11 +314,30 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
         start_time: read_stat(child.id()).and_then(|s| s.start_time),
         component: name(component).to_owned(),
     };
-    write_pid_file(&pid_path(&run_dir, component), &record)?;
+    if let Err(e) = write_pid_file(&pid_path(&run_dir, component), &record) {
+        // Without its pid file nothing could ever find and stop it again.
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
     Ok(child)
 }
 
 fn write_pid_file(path: &Path, record: &PidRecord) -> anyhow::Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(EnvError::explained(
+            format!("cannot write the pid file {}", path.display()),
+            "a directory is in its place (authplane-dev never removes what it did not write)",
+            format!(
+                "remove it (`rm -r {}`) and run the command again",
+                path.display()
+            ),
+        )
+        .into());
+    }
     let _ = fs::remove_file(path);
     let write = || -> std::io::Result<()> {
         let mut file = fs::OpenOptions::new()
