@@ -754,6 +754,27 @@ fn a_garbage_signing_key_stops_the_as_with_a_clear_error() {
 }
 
 #[test]
+fn a_missing_key_id_stops_the_as_with_a_clear_error() {
+    let (_stack, code, doc) = up_after_corrupting(|dir| {
+        fs::remove_file(dir.join("keys/current.kid")).unwrap();
+    });
+    assert_as_refused_to_start(code, &doc, "current.kid", "reading");
+}
+
+#[test]
+fn a_garbage_key_algorithm_file_heals_with_a_fresh_key() {
+    // current.alg names another algorithm than configured: the AS moves the key aside as
+    // previous.* and makes a new one, the same path as a deliberate algorithm change.
+    let (stack, code, doc) = up_after_corrupting(|dir| {
+        fs::write(dir.join("keys/current.alg"), b"\x00garbage").unwrap();
+    });
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(stack.path(".run/authserver/keys/previous.pem").exists());
+    let (code, doc) = stack.json(&["verify", "--no-probes"]);
+    assert_eq!(code, 0, "tokens verify with the new key: {doc:#}");
+}
+
+#[test]
 fn a_run_path_that_is_a_file_is_one_clear_error() {
     let stack = Stack::new();
     fs::write(stack.path(".run"), b"not a directory").unwrap();
