@@ -371,6 +371,18 @@ fn a_stopped_authorization_server_is_as_unreachable_for_verify_and_unhealthy_for
         str_of(c, "reason").contains("no answer within 2 s"),
         "{status:#}"
     );
+
+    // The fix the finding gives: clean continues the stopped server so it can act on SIGTERM.
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        str_of(step(&doc, "stop authorization server"), "summary").contains("SIGTERM)"),
+        "stopped by SIGTERM, not SIGKILL after the grace period: {doc:#}"
+    );
+    assert!(!alive(as_pid));
+    up(&stack);
+    let (code, doc) = stack.json(&["verify", "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -397,7 +397,10 @@ fn stop_group(pid: u32) -> anyhow::Result<Stopped> {
     let raw = i32::try_from(pid).map_err(|_| anyhow::anyhow!("pid {pid} is out of range"))?;
     let group = Pid::from_raw(raw);
     match killpg(group, Signal::SIGTERM) {
-        Ok(()) => {}
+        // A stopped server (Ctrl-Z, SIGSTOP) acts on SIGTERM only once continued.
+        Ok(()) => {
+            let _ = killpg(group, Signal::SIGCONT);
+        }
         Err(nix::errno::Errno::ESRCH) => return Ok(Stopped::Terminated),
         Err(e) => {
             return Err(EnvError::explained(
