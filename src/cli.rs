@@ -12,11 +12,12 @@ use crate::report::ColorChoice;
 /// Shown at the end of `--help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success
-  1  the checked thing is wrong (verify/doctor found an error finding)
-  2  usage or configuration error
-  3  environment problem (Docker, ports, an unreachable service)
-  4  internal error";
+  0    success
+  1    the checked thing is wrong (verify/doctor found an error finding)
+  2    usage or configuration error
+  3    environment problem (Docker, ports, an unreachable service)
+  4    internal error
+  130  interrupted (Ctrl-C or SIGTERM during `up`; what it started was stopped)";
 
 /// Run, verify and diagnose a local Authplane authorization server and an MCP server it protects.
 #[derive(Debug, Parser)]

@@ -19,6 +19,9 @@ pub enum Exit {
     Environment = 3,
     /// 4: internal error (a bug in authplane-dev).
     Internal = 4,
+    /// 130: interrupted (SIGINT / SIGTERM) while `up` was starting the stack; what it had
+    /// started was stopped again. 128 + SIGINT, as shells report a Ctrl-C.
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -33,6 +36,9 @@ impl Exit {
             }
             if cause.downcast_ref::<clap::Error>().is_some() {
                 return Exit::Usage;
+            }
+            if cause.downcast_ref::<Interrupted>().is_some() {
+                return Exit::Interrupted;
             }
         }
         Exit::Internal
@@ -97,6 +103,11 @@ impl EnvError {
     }
 }
 
+/// A signal ended the command early (exit 130); the message says what was undone.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +120,8 @@ mod tests {
         let err = anyhow::Error::new(EnvError::explained("a", "b", "c")).context("starting");
         assert_eq!(Exit::for_error(&err), Exit::Environment);
         assert_eq!(Exit::for_error(&anyhow::anyhow!("boom")), Exit::Internal);
+        let err = anyhow::Error::new(Interrupted("stopped".into()));
+        assert_eq!(Exit::for_error(&err), Exit::Interrupted);
+        assert_eq!(Exit::Interrupted.code(), 130);
     }
 }

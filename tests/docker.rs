@@ -332,3 +332,93 @@ fn a_port_held_by_a_container_names_it() {
     );
     assert!(container(&docker, &name).is_none());
 }
+
+/// Ctrl-C while `up` waits for the container: the container this `up` created is removed, no
+/// pid file or listener is left, exit 130. The AS in the container is held at startup for real:
+/// the data volume is created beforehand with a FIFO as its state file (through the volume's
+/// mount point on this host, where the engine runs), so it blocks opening it and never answers.
+#[test]
+fn ctrl_c_during_up_with_docker_removes_the_container_it_created() {
+    use support_stack::{KillOnDrop, listening, wait_until};
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("interrupt");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let volume = rt()
+        .block_on(docker.create_volume(bollard::models::VolumeCreateRequest {
+            name: Some(format!("{name}-data")),
+            ..Default::default()
+        }))
+        .unwrap();
+    let fifo = std::path::Path::new(&volume.mountpoint).join("state.json");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
+        {
+            eprintln!("skipped: the volume's mount point is not on this host (remote engine?)");
+        }
+        return;
+    }
+
+    let stack = stack_for(&name);
+    let mut up = KillOnDrop(
+        stack
+            .command(&[
+                "--as",
+                "docker",
+                "--image",
+                image,
+                "up",
+                "--wait-timeout",
+                "300",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let hang = std::time::Duration::from_mins(2);
+    let created = wait_until(hang, || {
+        container(&docker, &name).is_some() || up.0.try_wait().unwrap().is_some()
+    });
+    assert!(created, "up never created the container");
+    assert!(container(&docker, &name).is_some(), "up ended before");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(up.0.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut status = None;
+    assert!(
+        wait_until(hang, || {
+            status = up.0.try_wait().unwrap();
+            status.is_some()
+        }),
+        "up hangs after SIGINT"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut up.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.unwrap().code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed container {name}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        container(&docker, &name).is_none(),
+        "the container was left"
+    );
+    assert!(stack.pid("echo").is_none() && stack.pid("authserver").is_none());
+    let p = stack.ports;
+    for port in [p.public, p.admin, p.echo] {
+        assert!(!listening(port), "port {port} still accepts connections");
+    }
+}

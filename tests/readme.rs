@@ -40,6 +40,7 @@ fn exit_codes_match_help_and_readme() {
         (2, "usage or configuration"),
         (3, "environment"),
         (4, "internal"),
+        (130, "interrupted"),
     ] {
         assert!(
             readme.contains(&format!("| {code} |")),

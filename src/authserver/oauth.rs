@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::problem::OAuthError;
-use super::store::{self, Client, ClientStatus, Issuance, Resource};
+use super::store::{self, Client, ClientStatus, Issuance, Resource, UpdateError};
 use super::{AppState, form, keys};
 
 /// The largest token request body the real server reads.
@@ -215,7 +215,7 @@ fn mint(
     let token = state
         .key
         .sign(&claims)
-        .map_err(|_| OAuthError::server_error())?;
+        .map_err(|e| OAuthError::server_error().because(format!("signing the token: {e:#}")))?;
     let issuance = Issuance {
         jti: jti.clone(),
         client_id: client.id.clone(),
@@ -231,7 +231,10 @@ fn mint(
             d.issuances.push(issuance);
             Ok::<_, ()>(())
         })
-        .map_err(|_| OAuthError::server_error())?;
+        .map_err(|e| match e {
+            UpdateError::Persist(e) => OAuthError::server_error().because(format!("{e:#}")),
+            UpdateError::Refused(()) => OAuthError::server_error(),
+        })?;
 
     let mut body = json!({
         "access_token": token,

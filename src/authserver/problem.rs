@@ -126,6 +126,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
+    /// Why, for the AS's own log only (a 500's cause is never sent to the client).
+    pub cause: Option<String>,
 }
 
 impl OAuthError {
@@ -135,6 +137,7 @@ impl OAuthError {
             status: StatusCode::BAD_REQUEST,
             code,
             description: description.into(),
+            cause: None,
         }
     }
 
@@ -144,6 +147,7 @@ impl OAuthError {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_client",
             description: description.into(),
+            cause: None,
         }
     }
 
@@ -153,7 +157,15 @@ impl OAuthError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "server_error",
             description: "internal error".to_owned(),
+            cause: None,
         }
+    }
+
+    /// The same error with a cause that the request log shows and the client never sees.
+    #[must_use]
+    pub fn because(mut self, cause: impl Into<String>) -> OAuthError {
+        self.cause = Some(cause.into());
+        self
     }
 }
 
@@ -162,7 +174,14 @@ impl IntoResponse for OAuthError {
         if self.code == "invalid_client" {
             invalid_client(&self.description)
         } else {
-            oauth(self.status, self.code, &self.description)
+            let response = oauth(self.status, self.code, &self.description);
+            match self.cause {
+                Some(cause) => logged(
+                    response,
+                    format!("{}: {} ({cause})", self.code, self.description),
+                ),
+                None => response,
+            }
         }
     }
 }
@@ -172,6 +191,8 @@ impl IntoResponse for OAuthError {
 pub struct AdminError {
     pub status: StatusCode,
     pub detail: String,
+    /// Why, for the AS's own log only (a 500's cause is never sent to the client).
+    pub cause: Option<String>,
 }
 
 impl AdminError {
@@ -180,6 +201,7 @@ impl AdminError {
         AdminError {
             status,
             detail: detail.into(),
+            cause: None,
         }
     }
 
@@ -202,10 +224,21 @@ impl AdminError {
     pub fn internal() -> AdminError {
         AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
+
+    /// The same error with a cause that the request log shows and the client never sees.
+    #[must_use]
+    pub fn because(mut self, cause: impl Into<String>) -> AdminError {
+        self.cause = Some(cause.into());
+        self
+    }
 }
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        admin(self.status, &self.detail)
+        let response = admin(self.status, &self.detail);
+        match self.cause {
+            Some(cause) => logged(response, format!("{} ({cause})", self.detail)),
+            None => response,
+        }
     }
 }

@@ -61,6 +61,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         }
     }
 
+    process::check_run_dir(run_dir)?;
     for component in stack::COMPONENTS {
         let timer = run.start(&format!("stop {}", process::title(component)));
         match process::inspect(run_dir, component) {

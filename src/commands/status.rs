@@ -11,6 +11,7 @@ use crate::stack::{self, process};
 /// Runs the command.
 pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let settings = &ctx.settings;
+    process::check_run_dir(&settings.run_dir)?;
     let mut run = ctx.reporter.run("status");
     let mut components = Vec::new();
     let container = container_state(settings).await;

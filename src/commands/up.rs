@@ -1,16 +1,49 @@
 //! `up`: write the first `.env` if there is none, then start the authorization server and the
 //! echo MCP server in the background (health-waited) and print their endpoints. Idempotent: a
 //! second `up` finds both running and changes nothing.
+//!
+//! Ctrl-C (SIGINT) or SIGTERM while `up` runs stops what this invocation started (process groups
+//! and pid files, or the container it created), says so in one line and exits 130 (see
+//! [`crate::stack::launched`]). What was running before `up` began is left alone.
 
 use serde_json::json;
 
 use crate::cli::{Component, UpArgs};
 use crate::commands::Context;
+use crate::exit::Interrupted;
 use crate::report::Outcome;
+use crate::stack::launched::{self, Interrupts};
 use crate::stack::{self, health, process};
 
-/// Runs the command.
+/// Runs the command; an interrupt undoes what it started and ends it with [`Interrupted`].
 pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    // Installed before anything is started, so a signal at any later moment is caught.
+    let mut interrupts = Interrupts::install()?;
+    tokio::select! {
+        biased;
+        signal = interrupts.recv() => {
+            let undone = launched::undo().await;
+            let what = if undone.done.is_empty() {
+                "nothing had been started yet".to_owned()
+            } else {
+                undone.done.join(", ")
+            };
+            let left = if undone.failed.is_empty() {
+                "nothing it started is left running".to_owned()
+            } else {
+                undone.failed.join("; ")
+            };
+            Err(Interrupted(format!(
+                "up was interrupted ({signal}) while starting the stack: {what}; {left}. Run \
+                 `authplane-dev up` again to start the stack"
+            ))
+            .into())
+        }
+        result = start(args, ctx) => result,
+    }
+}
+
+async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("up");
     let fresh = stack::write_env_if_missing(&ctx.settings, ctx.reporter, &mut run)?;
     let settings = fresh.as_ref().unwrap_or(&ctx.settings);

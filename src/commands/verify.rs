@@ -784,6 +784,11 @@ impl<'c> Flow<'c> {
             FlowError::Unreachable { .. } => {
                 run.finding(as_unreachable(err, &settings.admin_url, var::DEV_ADMIN_URL));
             }
+            FlowError::Status { status, .. } if *status >= 500 => {
+                if let Some(f) = as_server_error(err) {
+                    run.finding(f);
+                }
+            }
             FlowError::Status {
                 status, message, ..
             } if message.contains("client_credentials") && message.contains("not enabled") => {
@@ -1033,6 +1038,9 @@ fn token_summary(jwt: &Jwt, now: i64) -> String {
 }
 
 fn as_unreachable(err: &FlowError, url: &str, variable: &str) -> Finding {
+    if let Some(f) = as_server_error(err) {
+        return f;
+    }
     let reason = match err {
         FlowError::Unreachable { reason, .. } => reason.clone(),
         other => other.to_string(),
@@ -1046,6 +1054,38 @@ fn as_unreachable(err: &FlowError, url: &str, variable: &str) -> Finding {
     )
     .why("every step of the flow starts at the AS")
     .compare(format!("{url} answering"), reason)
+}
+
+/// The as_server_error finding for an AS answer with a 5xx status (None for anything else): the
+/// AS itself failed, so the request and the AS's own words (problem+json `detail` or OAuth
+/// `error_description`) are shown, and its log holds the cause.
+pub(crate) fn as_server_error(err: &FlowError) -> Option<Finding> {
+    let FlowError::Status {
+        status,
+        message,
+        exchange,
+        ..
+    } = err
+    else {
+        return None;
+    };
+    if *status < 500 {
+        return None;
+    }
+    let request = format!("{} {}", exchange.method, exchange.url);
+    Some(
+        Finding::error(
+            Code::AsServerError,
+            format!("the authorization server failed: {request} answered HTTP {status}: {message}"),
+            "read the cause in the AS's log (`authplane-dev logs authserver`, or `docker logs \
+             <container>` with the Docker backend) and fix it — for the embedded AS usually its \
+             state directory (.run/authserver/: disk full, read-only, or a file replaced by \
+             something else); `authplane-dev clean && authplane-dev up` restarts it, \
+             `authplane-dev clean --all` starts afresh (registrations are lost)",
+        )
+        .why("a 5xx is the server's own failure, not a refusal of what was asked; the AS does not tell the client why, its log does")
+        .compare(format!("{request} answering 2xx or a 4xx refusal"), format!("HTTP {status}: {message}")),
+    )
 }
 
 /// Ends step `t` as failed because the MCP server did not answer, with the `mcp_unreachable`
@@ -1078,6 +1118,9 @@ fn token_failure(
     scope: Option<&str>,
     resource: Option<&str>,
 ) -> Finding {
+    if let Some(f) = as_server_error(err) {
+        return f;
+    }
     let FlowError::Status {
         status,
         code,

@@ -21,6 +21,7 @@ pub enum Code {
     PortInUse,
     AsUnreachable,
     JwksInvalid,
+    AsServerError,
     AdminKeyRejected,
     IssuerMismatch,
     AudienceMismatch,
@@ -44,6 +45,7 @@ impl Code {
         Code::PortInUse,
         Code::AsUnreachable,
         Code::JwksInvalid,
+        Code::AsServerError,
         Code::AdminKeyRejected,
         Code::IssuerMismatch,
         Code::AudienceMismatch,
@@ -67,6 +69,7 @@ impl Code {
             Code::PortInUse => "port_in_use",
             Code::AsUnreachable => "as_unreachable",
             Code::JwksInvalid => "jwks_invalid",
+            Code::AsServerError => "as_server_error",
             Code::AdminKeyRejected => "admin_key_rejected",
             Code::IssuerMismatch => "issuer_mismatch",
             Code::AudienceMismatch => "audience_mismatch",
@@ -92,6 +95,7 @@ impl Code {
             | Code::ImageUnavailable
             | Code::PortInUse
             | Code::AsUnreachable
+            | Code::AsServerError
             | Code::McpUnreachable => Exit::Environment,
             Code::ConfigInvalid => Exit::Usage,
             _ => Exit::CheckFailed,

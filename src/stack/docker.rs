@@ -33,6 +33,13 @@ pub const MANAGED_LABEL: &str = "dev.authplane.managed";
 pub const PROJECT_LABEL: &str = "dev.authplane.project";
 /// The oldest Engine API version the backend uses.
 const MIN_API: (u32, u32) = (1, 41);
+/// Every Engine API request must be answered (response headers) within this; bollard's default
+/// is 120 s. Streams that follow (pull progress, `logs -f`) are not cut by it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// A pull whose progress stream stays silent this long is given up.
+const PULL_IDLE_TIMEOUT: Duration = Duration::from_mins(2);
+/// Reading the last log lines of a container (a finite stream) may take at most this.
+const LOG_TAIL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the client connects: DOCKER_HOST or the platform default socket.
 pub fn host_description() -> String {
@@ -58,7 +65,9 @@ pub async fn connect() -> Result<Docker, Finding> {
         )
         .why(why)
     };
-    let docker = Docker::connect_with_defaults().map_err(|e| unreachable(e.to_string()))?;
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| unreachable(e.to_string()))?
+        .with_timeout(REQUEST_TIMEOUT);
     let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
         .await
         .map_err(|_| unreachable("no answer within 5 s".to_owned()))?
@@ -103,7 +112,14 @@ pub async fn ensure_image(
         .from_image(image)
         .build();
     let mut stream = docker.create_image(Some(options), None, None);
-    while let Some(item) = stream.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(PULL_IDLE_TIMEOUT, stream.next()).await else {
+            return Err(format!(
+                "image {image} is not present locally and pulling it stalled (no progress for {} s)",
+                PULL_IDLE_TIMEOUT.as_secs()
+            ));
+        };
+        let Some(item) = next else { break };
         match item {
             Ok(info) => {
                 if let Some(status) = info.status {
@@ -319,10 +335,14 @@ pub async fn log_lines(docker: &Docker, id: &str, n: usize) -> Vec<String> {
         .build();
     let mut out = Vec::new();
     let mut stream = docker.logs(id, Some(options));
-    while let Some(Ok(chunk)) = stream.next().await {
-        let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
-        out.extend(text.lines().map(str::to_owned));
-    }
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            let text = String::from_utf8_lossy(&chunk.into_bytes()).into_owned();
+            out.extend(text.lines().map(str::to_owned));
+        }
+    };
+    // What was read before the deadline is still worth showing.
+    let _ = tokio::time::timeout(LOG_TAIL_TIMEOUT, read).await;
     out
 }
 

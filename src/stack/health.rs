@@ -21,6 +21,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// interval doubles up to the cap so a slow start does not busy-poll.
 const POLL_FIRST: Duration = Duration::from_millis(5);
 const POLL_MAX: Duration = Duration::from_millis(75);
+/// Connecting must succeed within this (part of [`REQUEST_TIMEOUT`]).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How many log lines a failure quotes.
 pub const LOG_TAIL: usize = 20;
 
@@ -55,6 +57,7 @@ pub fn public_url(settings: &Settings, component: Component) -> String {
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()

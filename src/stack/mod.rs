@@ -11,6 +11,7 @@
 
 pub mod docker;
 pub mod health;
+pub mod launched;
 pub mod ports;
 pub mod process;
 
@@ -195,6 +196,7 @@ pub async fn ensure_up(
     run: &mut Run<'_>,
     with_echo: bool,
 ) -> anyhow::Result<bool> {
+    process::check_run_dir(&settings.run_dir)?;
     let fresh;
     let settings = if settings.env_file.exists() {
         settings
@@ -340,6 +342,7 @@ async fn ensure_component(
 
     let mut child = process::spawn(settings, component)?;
     let pid = child.id();
+    launched::record_process(process::absolute(run_dir), component, pid);
     match health::wait_ready(settings, component, timeout, Some(&mut child), &log).await {
         Ok(()) => {
             let ms = timer.elapsed().as_millis();
@@ -352,6 +355,7 @@ async fn ensure_component(
         }
         Err(not_ready) => {
             process::stop_child(run_dir, component, &mut child);
+            launched::forget_process(pid);
             run.fail(
                 timer,
                 format!("did not become ready at {url}{note}"),
@@ -429,6 +433,7 @@ async fn ensure_container(
         return Ok(Started::Failed);
     }
 
+    launched::record_container(name);
     let id = docker::start(docker, settings).await?;
     match docker::wait_ready(docker, settings, &id, timeout).await {
         Ok(()) => {
@@ -445,6 +450,7 @@ async fn ensure_container(
         }
         Err(why) => {
             let _ = docker::remove(docker, name).await;
+            launched::forget_container(name);
             run.fail(
                 timer,
                 format!("container {name} did not become ready at {url}"),

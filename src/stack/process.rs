@@ -199,11 +199,33 @@ pub fn display_cmdline(raw: &str) -> String {
     }
 }
 
+/// Err (exit 3) when `run_dir` exists but is not a directory (a file, a broken symlink's target
+/// aside): nothing under it can be read or written, and the file is not ours to remove.
+pub fn check_run_dir(run_dir: &Path) -> anyhow::Result<()> {
+    match fs::metadata(run_dir) {
+        Ok(meta) if !meta.is_dir() => Err(EnvError::explained(
+            format!(
+                "the state directory {} is not a directory",
+                run_dir.display()
+            ),
+            "authplane-dev keeps its pid files, logs, client credentials and the embedded AS's \
+             state there, and never removes a file it did not write",
+            format!(
+                "move it away (`mv {0} {0}.bak`), or pass --run-dir DIR",
+                run_dir.display()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `run_dir` (mode 0700) if it does not exist.
 pub fn ensure_run_dir(run_dir: &Path) -> anyhow::Result<()> {
     if run_dir.is_dir() {
         return Ok(());
     }
+    check_run_dir(run_dir)?;
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -280,7 +302,7 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
             command.env(keep, value);
         }
     }
-    let child = command.spawn().map_err(|e| {
+    let mut child = command.spawn().map_err(|e| {
         EnvError::explained(
             format!("cannot start `{} serve {}`", exe.display(), name(component)),
             e.to_string(),
@@ -292,11 +314,30 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
         start_time: read_stat(child.id()).and_then(|s| s.start_time),
         component: name(component).to_owned(),
     };
-    write_pid_file(&pid_path(&run_dir, component), &record)?;
+    if let Err(e) = write_pid_file(&pid_path(&run_dir, component), &record) {
+        // Without its pid file nothing could ever find and stop it again.
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
     Ok(child)
 }
 
 fn write_pid_file(path: &Path, record: &PidRecord) -> anyhow::Result<()> {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(EnvError::explained(
+            format!("cannot write the pid file {}", path.display()),
+            "a directory is in its place (authplane-dev never removes what it did not write)",
+            format!(
+                "remove it (`rm -r {}`) and run the command again",
+                path.display()
+            ),
+        )
+        .into());
+    }
     let _ = fs::remove_file(path);
     let write = || -> std::io::Result<()> {
         let mut file = fs::OpenOptions::new()
@@ -356,7 +397,10 @@ fn stop_group(pid: u32) -> anyhow::Result<Stopped> {
     let raw = i32::try_from(pid).map_err(|_| anyhow::anyhow!("pid {pid} is out of range"))?;
     let group = Pid::from_raw(raw);
     match killpg(group, Signal::SIGTERM) {
-        Ok(()) => {}
+        // A stopped server (Ctrl-Z, SIGSTOP) acts on SIGTERM only once continued.
+        Ok(()) => {
+            let _ = killpg(group, Signal::SIGCONT);
+        }
         Err(nix::errno::Errno::ESRCH) => return Ok(Stopped::Terminated),
         Err(e) => {
             return Err(EnvError::explained(

@@ -20,15 +20,20 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Three distinct free ports (all held while choosing, so they differ).
+    /// Three distinct free ports, never handed out before in this process.
+    ///
+    /// They are chosen below the kernel's ephemeral range (32768–60999 by default) and not with
+    /// `bind(0)`: a port picked there and released until the server binds it could meanwhile be
+    /// handed by the kernel to another test's `bind(0)` or become the source port of an outgoing
+    /// connection, and the server's bind then fails — rarely, and more often the busier the
+    /// machine (the likely cause of `a_garbage_pid_file_is_reported_stale_and_replaced` failing
+    /// once under heavy load). Tests of one binary run on parallel threads, so the ports already
+    /// given are remembered.
     pub fn free() -> Ports {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let b = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpListener::bind("127.0.0.1:0").unwrap();
         Ports {
-            public: a.local_addr().unwrap().port(),
-            admin: b.local_addr().unwrap().port(),
-            echo: c.local_addr().unwrap().port(),
+            public: free_port(),
+            admin: free_port(),
+            echo: free_port(),
         }
     }
 
@@ -52,6 +57,30 @@ impl Ports {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+}
+
+/// Ports this test process has handed out.
+static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A port in 20000..32000 that nothing listens on (checked by binding it) and that no test of
+/// this process got before.
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = 20_000 + u16::try_from(random % 12_000).unwrap();
+        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        given.insert(port);
+        return port;
     }
 }
 
@@ -110,6 +139,11 @@ impl Stack {
 
     /// Runs the binary in the stack directory with a scrubbed environment.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The command [`Stack::run`] runs, for a test that spawns it and drives it itself.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
         cmd.current_dir(self.dir.path()).env_clear();
         for keep in ["PATH", "HOME"] {
@@ -119,7 +153,8 @@ impl Stack {
         }
         cmd.env("NO_COLOR", "1");
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.args(args).output().unwrap()
+        cmd.args(args);
+        cmd
     }
 
     /// Runs with `--json`; returns the exit code and the parsed object (panics with the output when

@@ -125,7 +125,7 @@ pub fn invalid_json(why: &str) -> AdminError {
 pub fn store_error(e: UpdateError<AdminError>) -> AdminError {
     match e {
         UpdateError::Refused(r) => r,
-        UpdateError::Persist(_) => AdminError::internal(),
+        UpdateError::Persist(e) => AdminError::internal().because(format!("{e:#}")),
     }
 }
 

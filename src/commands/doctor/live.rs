@@ -101,8 +101,14 @@ async fn authserver(
             run.skip(t, "skipped: the admin key is rejected");
         }
         Err(err) => {
-            let t = run.start("live: admin key");
-            run.skip(t, format!("skipped: the admin API does not answer ({err})"));
+            if let Some(finding) = crate::commands::verify::as_server_error(&err) {
+                record(run, "live: admin key", "", vec![finding]);
+            } else {
+                let t = run.start("live: admin key");
+                run.skip(t, format!("skipped: the admin API does not answer ({err})"));
+            }
+            let t = run.start("live: resource");
+            run.skip(t, "skipped: the admin API did not answer");
         }
         Ok(resource) => {
             record(
