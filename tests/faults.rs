@@ -372,6 +372,12 @@ fn a_stopped_authorization_server_is_as_unreachable_for_verify_and_unhealthy_for
         "{status:#}"
     );
 
+    // doctor: a live but silent AS is a broken stack (an error), not a skipped check.
+    let (code, doc) = stack.json(&["doctor"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let message = str_of(finding(&doc, "as_unreachable"), "message");
+    assert!(message.contains(&format!("pid {as_pid}")), "{message}");
+
     // The fix the finding gives: clean continues the stopped server so it can act on SIGTERM.
     let (code, doc) = stack.json(&["clean"]);
     assert_eq!(code, 0, "{doc:#}");

@@ -1,6 +1,7 @@
 //! doctor's live group: read-only requests to the running stack. The rules are in `diagnose/`;
 //! this module fetches the observed values and records one step per check.
 
+use crate::cli::Component;
 use crate::commands::verify::admin_key_rejected;
 use crate::config::{Settings, var};
 use crate::diagnose::scope::Ledger;
@@ -9,6 +10,7 @@ use crate::flow::admin::AdminClient;
 use crate::flow::token::{self, Metadata};
 use crate::flow::{FlowError, get_json, http_client, protected_resource_metadata_url};
 use crate::report::Run;
+use crate::stack::process;
 
 use super::record;
 
@@ -22,14 +24,37 @@ pub async fn live(run: &mut Run<'_>, settings: &Settings) -> anyhow::Result<()> 
             metadata.issuer
         }
         Err(err) => {
-            let t = run.start("live: discovery");
-            run.skip(
-                t,
-                format!(
-                    "skipped: the AS does not answer at {} ({err})",
-                    settings.public_url
-                ),
-            );
+            if let process::PidState::Running(pid) =
+                process::inspect(&settings.run_dir, Component::Authserver)
+            {
+                // Our AS process is alive but silent (stopped, hung, or listening elsewhere):
+                // that is a broken stack, not a stack that is merely not started.
+                record(
+                    run,
+                    "live: discovery",
+                    "",
+                    vec![
+                        Finding::error(
+                            Code::AsUnreachable,
+                            format!(
+                                "the authorization server (pid {pid}) runs but does not answer at {}: {err}",
+                                settings.public_url
+                            ),
+                            "check `authplane-dev logs authserver`; `authplane-dev clean && authplane-dev up` restarts it",
+                        )
+                        .why("doctor found the AS's pid file naming a live process"),
+                    ],
+                );
+            } else {
+                let t = run.start("live: discovery");
+                run.skip(
+                    t,
+                    format!(
+                        "skipped: the AS does not answer at {} ({err})",
+                        settings.public_url
+                    ),
+                );
+            }
             for name in [
                 "live: JWKS",
                 "live: clock",
