@@ -338,7 +338,8 @@ pub fn is_localhost_issuer(issuer: &str) -> bool {
     })
 }
 
-fn is_weak(secret: &str) -> bool {
+/// Whether the real AS refuses `secret` as weak (its fixed list, compared trimmed and lower-cased).
+pub fn is_weak(secret: &str) -> bool {
     let normalised = secret.trim().to_lowercase();
     WEAK_SECRETS.contains(&normalised.as_str())
 }

@@ -2,6 +2,7 @@
 //! [`Settings`] to findings, so it is unit-tested without a stack; [`configuration`] records them
 //! as steps.
 
+use crate::authserver::config::is_weak;
 use crate::config::{Settings, var};
 use crate::diagnose::claims::{self, AudienceSource, Expectations};
 use crate::diagnose::scope::Ledger;
@@ -10,16 +11,6 @@ use crate::report::Run;
 
 use super::record;
 
-/// Secrets the AS refuses as weak (reference/authserver-0.2.2.md §1.4), exact match.
-pub const WEAK_SECRETS: &[&str] = &[
-    "dev-secret-change-me",
-    "dev-admin-key",
-    "changeme",
-    "secret",
-    "password",
-    "admin",
-    "test",
-];
 /// The shortest secret doctor accepts.
 pub const MIN_SECRET_LEN: usize = 16;
 
@@ -216,7 +207,7 @@ pub fn secrets(settings: &Settings) -> Vec<Finding> {
     .filter(|(_, value)| {
         value
             .as_deref()
-            .is_some_and(|v| WEAK_SECRETS.contains(&v) || v.chars().count() < MIN_SECRET_LEN)
+            .is_some_and(|v| is_weak(v) || v.chars().count() < MIN_SECRET_LEN)
     })
     .map(|(name, _)| weak_secret(name))
     .collect()
