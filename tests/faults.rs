@@ -21,7 +21,9 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde_json::Value;
-use support_stack::{KillOnDrop, Stack, alive, listening, wait_until};
+use support_stack::{
+    KillOnDrop, Stack, alive, component, finding, listening, step, str_of, wait_until,
+};
 
 /// Long enough for any step on a loaded machine; reaching it means the command hung.
 const HANG: Duration = Duration::from_mins(2);
@@ -184,37 +186,6 @@ fn up(stack: &Stack) -> Value {
         stack.json(&["logs"]).1
     );
     doc
-}
-
-fn finding<'a>(doc: &'a Value, code: &str) -> &'a Value {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == code)
-        .unwrap_or_else(|| panic!("no {code} finding in {doc:#}"))
-}
-
-fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {doc:#}"))
-}
-
-fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no component {name} in {status:#}"))
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,25 +7,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::{KillOnDrop, Stack, alive, listening, mode, wait_until};
-
-fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no component {name} in {status:#}"))
-}
-
-fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name} in {doc:#}"))
-}
+use support_stack::{KillOnDrop, Stack, alive, component, listening, mode, step, wait_until};
 
 fn up(stack: &Stack) -> Value {
     let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);

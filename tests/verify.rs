@@ -5,34 +5,7 @@ mod support_stack;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support_stack::Stack;
-
-fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name:?} in {doc:#}"))
-}
-
-fn codes(doc: &Value) -> Vec<String> {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn finding<'a>(doc: &'a Value, code: &str) -> &'a Value {
-    doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == code)
-        .unwrap_or_else(|| panic!("no finding {code} in {doc:#}"))
-}
+use support_stack::{Stack, codes, finding, step};
 
 fn verify(stack: &Stack, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--wait-timeout", "60"];

@@ -251,3 +251,45 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading the one JSON document a command prints under `--json`.
+
+/// The step called `name`.
+pub fn step<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    find_in(doc, "steps", "name", name)
+}
+
+/// The first finding with `code`.
+pub fn finding<'a>(doc: &'a Value, code: &str) -> &'a Value {
+    find_in(doc, "findings", "code", code)
+}
+
+/// The component called `name` in `status --json`.
+pub fn component<'a>(status: &'a Value, name: &str) -> &'a Value {
+    find_in(status, "components", "name", name)
+}
+
+/// Every finding code, in order.
+pub fn codes(doc: &Value) -> Vec<String> {
+    doc["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no findings array in {doc:#}"))
+        .iter()
+        .map(|f| f["code"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A string member, or "" when absent.
+pub fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_default()
+}
+
+fn find_in<'a>(doc: &'a Value, list: &str, key: &str, value: &str) -> &'a Value {
+    doc[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} array in {doc:#}"))
+        .iter()
+        .find(|item| item[key] == value)
+        .unwrap_or_else(|| panic!("no {list} entry with {key} {value:?} in {doc:#}"))
+}
