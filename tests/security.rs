@@ -244,6 +244,28 @@ fn state_files_are_private_and_no_secret_reaches_any_output() {
     );
     assert!(!doc.to_string().contains("[redacted]"), "{doc:#}");
 
+    // Credentials sent the wrong way to the echo server are refused without being repeated in
+    // its log or its challenge: a bare token, the client secret under another scheme.
+    let client_secret = secrets(&stack)
+        .into_iter()
+        .find(|(name, _)| name == "client_secret")
+        .unwrap()
+        .1;
+    let mcp = format!("http://localhost:{}/mcp", stack.ports.echo);
+    for authorization in [
+        token.clone(),
+        format!("{token} x"),
+        format!("Basic {client_secret}"),
+        client_secret.clone(),
+    ] {
+        let (status, challenge) = post(&mcp, &authorization);
+        assert_eq!(status, 401);
+        seen.push(Seen {
+            what: "echo challenge".into(),
+            text: challenge,
+        });
+    }
+
     server_outputs(&stack, &mut seen);
     assert_private_tree(&stack.path(".run"));
     assert_nothing_leaks(&stack, &seen);
@@ -254,6 +276,31 @@ fn state_files_are_private_and_no_secret_reaches_any_output() {
     assert_nothing_leaks(&stack, &seen);
     assert_private_tree(&stack.path(".run"));
     assert_eq!(mode(&stack.path(".env")), 0o600);
+}
+
+/// POSTs an empty MCP request with `authorization`; returns the status and `WWW-Authenticate`.
+fn post(url: &str, authorization: &str) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        (response.status().as_u16(), challenge)
+    })
 }
 
 /// `(local IPv4/IPv6 address in /proc's hex form, port)` of every listening TCP socket.

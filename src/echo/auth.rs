@@ -169,6 +169,9 @@ impl Denial {
     }
 }
 
+/// The longest unsupported scheme a refusal repeats (`Negotiate`, `Digest`, `DPoP` are shorter).
+const SCHEME_SHOWN: usize = 12;
+
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
 /// (RFC 7235 §2.1).
 fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
@@ -177,6 +180,15 @@ fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
         .map_err(|_| "the Authorization header is not visible ASCII".to_owned())?;
     let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
+        // A long "scheme" is a bare token or another secret: this reason goes to the log and
+        // back in the challenge, so it is not repeated, not even in part.
+        if scheme.chars().count() > SCHEME_SHOWN {
+            return Err(
+                "the Authorization header has no scheme (a bare token?); send \
+                        Authorization: Bearer <access token>"
+                    .to_owned(),
+            );
+        }
         return Err(format!(
             "authorization scheme {scheme:?} is not supported; send Authorization: Bearer <access token>"
         ));
@@ -239,5 +251,16 @@ mod tests {
         assert!(err.contains("\"Basic\""), "{err}");
         assert!(bearer_token(&HeaderValue::from_static("Bearer")).is_err());
         assert!(bearer_token(&HeaderValue::from_static("Bearer   ")).is_err());
+    }
+
+    #[test]
+    fn a_bare_token_in_the_scheme_place_is_not_repeated() {
+        // Found by tests/security.rs: `Authorization: <jwt>` put the whole token in the log.
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+        let err = bearer_token(&HeaderValue::from_static(token)).unwrap_err();
+        assert!(!err.contains("eyJ"), "{err}");
+        assert!(err.contains("no scheme (a bare token?)"), "{err}");
+        let err = bearer_token(&HeaderValue::from_static("Token abc")).unwrap_err();
+        assert!(err.contains("\"Token\""), "{err}");
     }
 }
