@@ -263,4 +263,29 @@ mod tests {
         let err = bearer_token(&HeaderValue::from_static("Token abc")).unwrap_err();
         assert!(err.contains("\"Token\""), "{err}");
     }
+
+    /// Property-based fuzzing of the Authorization header parser (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_header_is_a_token_or_a_reason_that_does_not_repeat_a_long_value(
+                raw in crate::fuzz::bytes(96),
+                word in "[!-~]{13,64}",
+            ) {
+                if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                    match bearer_token(&value) {
+                        Ok(token) => prop_assert!(!token.is_empty() && token.trim() == token),
+                        Err(reason) => prop_assert!(!reason.is_empty()),
+                    }
+                }
+                // A long first word (a bare token, a secret) never comes back in the reason.
+                let value = HeaderValue::from_str(&word).unwrap();
+                let reason = bearer_token(&value).unwrap_err();
+                prop_assert!(!reason.contains(&word), "{}", reason);
+            }
+        }
+    }
 }
