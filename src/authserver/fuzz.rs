@@ -150,15 +150,6 @@ impl Server {
     }
 }
 
-/// One server per test function, shared by its cases (registrations pile up, as they would).
-fn server(
-    cell: &'static OnceLock<std::sync::Mutex<Server>>,
-) -> std::sync::MutexGuard<'static, Server> {
-    cell.get_or_init(|| std::sync::Mutex::new(Server::start()))
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// A header value from arbitrary bytes, when HTTP allows them in a header at all.
 fn header_value(bytes: &[u8]) -> Option<HeaderValue> {
     HeaderValue::from_bytes(bytes).ok()
@@ -505,157 +496,239 @@ fn form_escape(text: &str) -> String {
         .collect()
 }
 
-static ADMIN_SERVER: OnceLock<std::sync::Mutex<Server>> = OnceLock::new();
-static TOKEN_SERVER: OnceLock<std::sync::Mutex<Server>> = OnceLock::new();
-static AUTH_SERVER: OnceLock<std::sync::Mutex<Server>> = OnceLock::new();
+/// Runs `test` on `cases(DEFAULT_CASES)` values of `strategy` (one server per test function,
+/// shared by its cases: registrations pile up, as they would); a failure panics with the shrunk
+/// input.
+fn run<S>(strategy: &S, test: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S: Strategy,
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = proptest::test_runner::TestRunner::new(cases(DEFAULT_CASES));
+    if let Err(e) = runner.run(strategy, test) {
+        panic!("{e}");
+    }
+}
 
-proptest! {
-    #![proptest_config(cases(DEFAULT_CASES))]
+#[test]
+fn admin_json_and_query_handlers_answer_every_body_with_a_reference_shape() {
+    let s = Server::start();
+    run(&admin_call(), |call| admin_case(&s, &call));
+}
 
-    #[test]
-    fn admin_json_and_query_handlers_answer_every_body_with_a_reference_shape(call in admin_call()) {
-        let s = server(&ADMIN_SERVER);
-        let (method, path, body) = match &call {
-            AdminCall::CreateResource(b) => (Method::POST, "/admin/resources".to_owned(), b.clone()),
-            AdminCall::PatchResource(id, b) => (
-                Method::PATCH,
-                format!("/admin/resources/{}", id.as_deref().unwrap_or(&s.resource_id)),
-                b.clone(),
+#[test]
+fn token_endpoint_answers_every_request_with_a_reference_shape() {
+    let s = Server::start();
+    run(&token_call(), |call| token_case(&s, &call));
+}
+
+#[test]
+fn admin_key_check_accepts_only_the_exact_bearer_key() {
+    let s = Server::start();
+    let strategy = (
+        bytes(64),
+        any::<prop::sample::Index>(),
+        any::<char>(),
+        0..6u8,
+    );
+    run(&strategy, |(raw, position, replacement, form)| {
+        key_case(&s, &raw, position, replacement, form)
+    });
+}
+
+fn admin_case(s: &Server, call: &AdminCall) -> Result<(), TestCaseError> {
+    let (method, path, body) = match call {
+        AdminCall::CreateResource(b) => (Method::POST, "/admin/resources".to_owned(), b.clone()),
+        AdminCall::PatchResource(id, b) => (
+            Method::PATCH,
+            format!(
+                "/admin/resources/{}",
+                id.as_deref().unwrap_or(&s.resource_id)
             ),
-            AdminCall::CreateClient(b) => (Method::POST, "/admin/clients".to_owned(), b.clone()),
-            AdminCall::PatchClient(id, b) => (
-                Method::PATCH,
-                format!("/admin/clients/{}", id.as_deref().unwrap_or(&s.client_id)),
-                b.clone(),
-            ),
-            AdminCall::ListResources(q) => (Method::GET, format!("/admin/resources?{q}"), Vec::new()),
-            AdminCall::ListClients(q) => (Method::GET, format!("/admin/clients?{q}"), Vec::new()),
-        };
+            b.clone(),
+        ),
+        AdminCall::CreateClient(b) => (Method::POST, "/admin/clients".to_owned(), b.clone()),
+        AdminCall::PatchClient(id, b) => (
+            Method::PATCH,
+            format!("/admin/clients/{}", id.as_deref().unwrap_or(&s.client_id)),
+            b.clone(),
+        ),
+        AdminCall::ListResources(q) => (Method::GET, format!("/admin/resources?{q}"), Vec::new()),
+        AdminCall::ListClients(q) => (Method::GET, format!("/admin/clients?{q}"), Vec::new()),
+    };
+    let request = Request::builder()
+        .method(method)
+        .uri(&path)
+        .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let answer = s.send(&s.admin, request);
+    let body = check_admin(&answer)?;
+    match call {
+        AdminCall::CreateResource(_) | AdminCall::PatchResource(..)
+            if answer.status.is_success() =>
+        {
+            prop_assert!(
+                body["id"].as_str().is_some_and(|id| id.len() == 22),
+                "{}",
+                body
+            );
+            prop_assert!(
+                body["slug"].is_string() && body["scopes"].is_array(),
+                "{}",
+                body
+            );
+        }
+        AdminCall::CreateClient(_) if answer.status.is_success() => {
+            prop_assert_eq!(answer.status, StatusCode::CREATED);
+            prop_assert!(body["client_id"].is_string(), "{}", body);
+        }
+        _ => {}
+    }
+    // Delete what a create registered: keeps the state (rewritten on every change) small in deep
+    // runs, and exercises DELETE.
+    let created = match call {
+        AdminCall::CreateResource(_) if answer.status == StatusCode::CREATED => body["id"]
+            .as_str()
+            .map(|id| format!("/admin/resources/{id}")),
+        AdminCall::CreateClient(_) if answer.status == StatusCode::CREATED => body["client_id"]
+            .as_str()
+            .map(|id| format!("/admin/clients/{id}?force=true")),
+        _ => None,
+    };
+    if let Some(path) = created {
         let request = Request::builder()
-            .method(method)
+            .method(Method::DELETE)
             .uri(&path)
             .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        let answer = s.send(&s.admin, request);
-        let body = check_admin(&answer)?;
-        match call {
-            AdminCall::CreateResource(_) | AdminCall::PatchResource(..) if answer.status.is_success() => {
-                prop_assert!(body["id"].as_str().is_some_and(|id| id.len() == 22), "{}", body);
-                prop_assert!(body["slug"].is_string() && body["scopes"].is_array(), "{}", body);
-            }
-            AdminCall::CreateClient(_) if answer.status.is_success() => {
-                prop_assert_eq!(answer.status, StatusCode::CREATED);
-                prop_assert!(body["client_id"].is_string(), "{}", body);
-            }
-            AdminCall::ListResources(_) | AdminCall::ListClients(_) if answer.status.is_success() => {
-                // A list, or the single resource a `slug=` lookup finds.
-                prop_assert!(body.is_array() || body["id"].is_string(), "{}", body);
-            }
-            _ => {}
-        }
-    }
-
-    #[test]
-    fn token_endpoint_answers_every_request_with_a_reference_shape(call in token_call()) {
-        let s = server(&TOKEN_SERVER);
-        let body = match &call.body {
-            TokenBody::Raw(b) => b.clone(),
-            TokenBody::Form(pairs) => pairs
-                .iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        FormValue::ClientId => s.client_id.clone(),
-                        FormValue::ClientSecret => s.client_secret.clone(),
-                        FormValue::Text(t) => form_escape(t),
-                        FormValue::Raw(r) => r.clone(),
-                    };
-                    format!("{}={v}", form_escape(k))
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-                .into_bytes(),
-            TokenBody::Grant(scope, resource) => {
-                let mut form = "grant_type=client_credentials".to_owned();
-                for (name, value) in [("scope", scope), ("resource", resource)] {
-                    if let Some(v) = value {
-                        let _ = write!(form, "&{name}={}", form_escape(v));
-                    }
-                }
-                form.into_bytes()
-            }
-        };
-        let uri = match &call.query {
-            Some(q) => format!("/oauth/token?{q}"),
-            None => "/oauth/token".to_owned(),
-        };
-        let mut request = Request::builder().method(Method::POST).uri(uri);
-        if let Some(ct) = call.content_type.as_deref().and_then(header_value) {
-            request = request.header(header::CONTENT_TYPE, ct);
-        }
-        let authorization = match &call.authorization {
-            Authorization::None => None,
-            Authorization::Registered => header_value(
-                format!("Basic {}", STANDARD.encode(format!("{}:{}", s.client_id, s.client_secret))).as_bytes(),
-            ),
-            Authorization::BasicOf(raw) => header_value(format!("Basic {}", STANDARD.encode(raw)).as_bytes()),
-            Authorization::Raw(raw) => header_value(raw),
-        };
-        if let Some(a) = authorization {
-            request = request.header(header::AUTHORIZATION, a);
-        }
-        let answer = s.send(&s.public, request.body(Body::from(body)).unwrap());
-        check_token(&answer)?;
-    }
-
-    #[test]
-    fn admin_key_check_accepts_only_the_exact_bearer_key(
-        raw in bytes(64),
-        position in any::<prop::sample::Index>(),
-        replacement in any::<char>(),
-        form in 0..6u8,
-    ) {
-        let s = server(&AUTH_SERVER);
-        let key: Vec<char> = KEY.chars().collect();
-        let i = position.index(key.len());
-        let value: Vec<u8> = match form {
-            // One character replaced (maybe by itself: then the key is right).
-            0 => {
-                let mut k = key.clone();
-                k[i] = replacement;
-                format!("Bearer {}", k.iter().collect::<String>()).into_bytes()
-            }
-            1 => format!("Bearer {}", key[..i].iter().collect::<String>()).into_bytes(),
-            2 => format!("Bearer {KEY}{replacement}").into_bytes(),
-            3 => format!("{}{KEY}", String::from_utf8_lossy(&raw)).into_bytes(),
-            4 => [b"Bearer ".as_slice(), &raw].concat(),
-            _ => raw.clone(),
-        };
-        let Some(value) = header_value(&value) else {
-            return Ok(());
-        };
-        let accepted = value.as_bytes() == format!("Bearer {KEY}").as_bytes();
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri("/admin/auth/verify")
-            .header(header::AUTHORIZATION, value.clone())
             .body(Body::empty())
             .unwrap();
-        let answer = s.send(&s.admin, request);
-        if accepted {
-            prop_assert_eq!(answer.status, StatusCode::OK);
-        } else {
-            prop_assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", value);
-            prop_assert_eq!(&answer.content_type, "application/json");
-            prop_assert_eq!(answer.www_authenticate.as_deref(), Some("Bearer realm=\"admin\""));
-            let body = answer.json()?;
-            let description = body["error_description"].as_str().unwrap_or_default().to_owned();
-            prop_assert!(
-                ["missing API key", "invalid API key"].contains(&description.as_str()),
-                "{}", body
-            );
-            prop_assert_eq!(body, json!({"error": "unauthorized", "error_description": description}));
-        }
+        let deleted = s.send(&s.admin, request);
+        prop_assert_eq!(deleted.status, StatusCode::NO_CONTENT, "DELETE {}", path);
     }
+    match call {
+        AdminCall::ListResources(_) | AdminCall::ListClients(_) if answer.status.is_success() => {
+            // A list, or the single resource a `slug=` lookup finds.
+            prop_assert!(body.is_array() || body["id"].is_string(), "{}", body);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn token_case(s: &Server, call: &TokenCall) -> Result<(), TestCaseError> {
+    let body = match &call.body {
+        TokenBody::Raw(b) => b.clone(),
+        TokenBody::Form(pairs) => pairs
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    FormValue::ClientId => s.client_id.clone(),
+                    FormValue::ClientSecret => s.client_secret.clone(),
+                    FormValue::Text(t) => form_escape(t),
+                    FormValue::Raw(r) => r.clone(),
+                };
+                format!("{}={v}", form_escape(k))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+            .into_bytes(),
+        TokenBody::Grant(scope, resource) => {
+            let mut form = "grant_type=client_credentials".to_owned();
+            for (name, value) in [("scope", scope), ("resource", resource)] {
+                if let Some(v) = value {
+                    let _ = write!(form, "&{name}={}", form_escape(v));
+                }
+            }
+            form.into_bytes()
+        }
+    };
+    let uri = match &call.query {
+        Some(q) => format!("/oauth/token?{q}"),
+        None => "/oauth/token".to_owned(),
+    };
+    let mut request = Request::builder().method(Method::POST).uri(uri);
+    if let Some(ct) = call.content_type.as_deref().and_then(header_value) {
+        request = request.header(header::CONTENT_TYPE, ct);
+    }
+    let authorization = match &call.authorization {
+        Authorization::None => None,
+        Authorization::Registered => header_value(
+            format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", s.client_id, s.client_secret))
+            )
+            .as_bytes(),
+        ),
+        Authorization::BasicOf(raw) => {
+            header_value(format!("Basic {}", STANDARD.encode(raw)).as_bytes())
+        }
+        Authorization::Raw(raw) => header_value(raw),
+    };
+    if let Some(a) = authorization {
+        request = request.header(header::AUTHORIZATION, a);
+    }
+    let answer = s.send(&s.public, request.body(Body::from(body)).unwrap());
+    check_token(&answer)
+}
+
+fn key_case(
+    s: &Server,
+    raw: &[u8],
+    position: prop::sample::Index,
+    replacement: char,
+    form: u8,
+) -> Result<(), TestCaseError> {
+    let key: Vec<char> = KEY.chars().collect();
+    let i = position.index(key.len());
+    let value: Vec<u8> = match form {
+        // One character replaced (maybe by itself: then the key is right).
+        0 => {
+            let mut k = key.clone();
+            k[i] = replacement;
+            format!("Bearer {}", k.iter().collect::<String>()).into_bytes()
+        }
+        1 => format!("Bearer {}", key[..i].iter().collect::<String>()).into_bytes(),
+        2 => format!("Bearer {KEY}{replacement}").into_bytes(),
+        3 => format!("{}{KEY}", String::from_utf8_lossy(raw)).into_bytes(),
+        4 => [b"Bearer ".as_slice(), raw].concat(),
+        _ => raw.to_vec(),
+    };
+    let Some(value) = header_value(&value) else {
+        return Ok(());
+    };
+    let accepted = value.as_bytes() == format!("Bearer {KEY}").as_bytes();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/admin/auth/verify")
+        .header(header::AUTHORIZATION, value.clone())
+        .body(Body::empty())
+        .unwrap();
+    let answer = s.send(&s.admin, request);
+    if accepted {
+        prop_assert_eq!(answer.status, StatusCode::OK);
+    } else {
+        prop_assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", value);
+        prop_assert_eq!(&answer.content_type, "application/json");
+        prop_assert_eq!(
+            answer.www_authenticate.as_deref(),
+            Some("Bearer realm=\"admin\"")
+        );
+        let body = answer.json()?;
+        let description = body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        prop_assert!(
+            ["missing API key", "invalid API key"].contains(&description.as_str()),
+            "{}",
+            body
+        );
+        prop_assert_eq!(
+            body,
+            json!({"error": "unauthorized", "error_description": description})
+        );
+    }
+    Ok(())
 }
