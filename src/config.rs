@@ -640,4 +640,123 @@ mod tests {
         let err = read_env_file(&path).unwrap_err().to_string();
         assert!(err.contains(".env"), "{err}");
     }
+
+    /// Property-based fuzzing of `.env` reading and the checks on what it holds
+    /// (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use crate::authserver::AsConfig;
+        use crate::fuzz::bytes;
+        use proptest::prelude::*;
+
+        /// A variable every setting is read from, or any name.
+        fn name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(vec![
+                    var::PORT,
+                    var::SERVER_ISSUER,
+                    var::SERVER_ADDRESS,
+                    var::ADMIN_ADDRESS,
+                    var::ADMIN_API_KEY,
+                    var::SESSION_SECRET,
+                    var::ISSUER,
+                    var::BASE_URL,
+                    var::MCP_PATH,
+                    var::SCOPES,
+                    var::DEV_AS,
+                    var::DEV_ADMIN_URL,
+                    var::DEV_PUBLIC_URL,
+                    var::DEV_RESOURCE_URI,
+                    var::DEV_MCP_URL,
+                    "AUTHPLANE_CLIENT_CREDENTIALS_TOKEN_EXPIRY",
+                    "AUTHPLANE_RATE_LIMIT_RPS",
+                    "AUTHPLANE_RATE_LIMIT_BURST",
+                    "AUTHPLANE_SIGNING_ALGORITHM",
+                    "AUTHPLANE_ADMIN_ENABLED",
+                ])
+                .prop_map(str::to_owned),
+                "[A-Za-z_][A-Za-z0-9_.]{0,12}",
+            ]
+        }
+
+        /// A value shaped like what the settings expect (so the checks behind the parser run),
+        /// or anything.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "(http|https|ftp)?(://)?(localhost|127\\.0\\.0\\.1|\\[::1\\]|[a-z]{0,6})?(:[0-9]{0,6})?(/[a-z/]{0,6})?",
+                "\\[?[0-9a-f:.]{0,8}\\]?:-?[0-9]{0,6}",
+                "-?[0-9]{0,5}(\\.[0-9]{0,3})?(h|m|s|ms|us|ns)?",
+                "(auto|docker|embedded|ES256|RS256|true|1|yes|)",
+                "[^'\r\n]{0,30}",
+            ]
+        }
+
+        /// Reads `bytes` as a `.env` file and resolves everything from it.
+        fn read_and_resolve(bytes: &[u8]) -> Result<(), String> {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(".env");
+            std::fs::write(&path, bytes).unwrap();
+            let pairs = match read_env_file(&path) {
+                Ok(pairs) => pairs,
+                Err(e) => {
+                    let message = e.to_string();
+                    // The error names the file the user has to open.
+                    assert!(message.contains(&path.display().to_string()), "{message}");
+                    return Err(message);
+                }
+            };
+            let vars = Vars::from_parts(Vec::new(), pairs);
+            let as_config = AsConfig::from_vars(&vars);
+            let _ = as_config.validate();
+            let _ = as_config.algorithm();
+            if let Ok(settings) =
+                Settings::resolve(vars, &Overrides::default(), &path, &dir.path().join(".run"))
+            {
+                let _ = (
+                    settings.server_port(),
+                    settings.admin_port(),
+                    settings.audience(),
+                );
+                let _ = bind_address(var::SERVER_ADDRESS, &settings.server_address);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn any_env_file_is_read_or_refused_cleanly(raw in bytes(512), text in any::<String>()) {
+                let _ = read_and_resolve(&raw);
+                let _ = read_and_resolve(text.as_bytes());
+            }
+
+            #[test]
+            fn env_files_of_stack_variables_resolve_or_fail_cleanly(
+                lines in proptest::collection::vec(
+                    (name(), value(), proptest::sample::select(vec!["{k}={v}", "{k}='{v}'", "export {k}=\"{v}\"", " {k} = {v} # note", "#{k}={v}"])),
+                    0..12,
+                ),
+                eol in prop_oneof![Just("\n"), Just("\r\n")],
+            ) {
+                let text: String = lines
+                    .iter()
+                    .map(|(k, v, form)| form.replace("{k}", k).replace("{v}", v) + eol)
+                    .collect();
+                let _ = read_and_resolve(text.as_bytes());
+            }
+
+            /// Single quotes keep everything verbatim except a backslash, which dotenvy's line
+            /// joiner still reads as an escape (`KEY='a\'` is refused, with the file named).
+            #[test]
+            fn single_quoted_values_read_back_verbatim(
+                pairs in proptest::collection::vec((name(), "[^'\\\\\r\n]{0,40}"), 0..10),
+                eol in prop_oneof![Just("\n"), Just("\r\n")],
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(".env");
+                let text = pairs.iter().fold(String::new(), |acc, (k, v)| acc + k + "='" + v + "'" + eol);
+                std::fs::write(&path, &text).unwrap();
+                prop_assert_eq!(read_env_file(&path).unwrap(), pairs);
+            }
+        }
+    }
 }

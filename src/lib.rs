@@ -24,5 +24,7 @@ pub mod diagnose;
 pub mod echo;
 pub mod exit;
 pub mod flow;
+#[cfg(test)]
+mod fuzz;
 pub mod report;
 pub mod stack;

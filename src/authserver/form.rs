@@ -204,14 +204,19 @@ mod tests {
         assert_eq!((form.get("scope"), form.get("g")), (None, Some("1")));
     }
 
-    proptest::proptest! {
-        #[test]
-        fn any_input_parses_or_fails_cleanly(text in ".*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let mut out = Vec::new();
-            let _ = parse_query(&text, &mut out);
-            let _ = unescape(&text);
-            let lossy = String::from_utf8_lossy(&raw);
-            let _ = parse_query(&lossy, &mut out);
+    /// Property-based fuzzing (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+
+        proptest::proptest! {
+            #[test]
+            fn any_input_parses_or_fails_cleanly(text in ".*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+                let mut out = Vec::new();
+                let _ = parse_query(&text, &mut out);
+                let _ = unescape(&text);
+                let lossy = String::from_utf8_lossy(&raw);
+                let _ = parse_query(&lossy, &mut out);
+            }
         }
     }
 }

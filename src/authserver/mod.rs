@@ -33,6 +33,8 @@ use crate::exit::EnvError;
 pub mod admin;
 pub mod config;
 pub mod form;
+#[cfg(test)]
+mod fuzz;
 pub mod keys;
 pub mod oauth;
 pub mod problem;

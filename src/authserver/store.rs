@@ -202,10 +202,11 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
+        // create_new: a leftover temporary file (of any mode) is never reused.
+        let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         f.write_all(bytes)?;

@@ -181,6 +181,9 @@ impl Denial {
     }
 }
 
+/// The longest unsupported scheme a refusal repeats (`Negotiate`, `Digest`, `DPoP` are shorter).
+const SCHEME_SHOWN: usize = 12;
+
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
 /// (RFC 7235 §2.1).
 fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
@@ -189,6 +192,15 @@ fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
         .map_err(|_| "the Authorization header is not visible ASCII".to_owned())?;
     let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
+        // A long "scheme" is a bare token or another secret: this reason goes to the log and
+        // back in the challenge, so it is not repeated, not even in part.
+        if scheme.chars().count() > SCHEME_SHOWN {
+            return Err(
+                "the Authorization header has no scheme (a bare token?); send \
+                        Authorization: Bearer <access token>"
+                    .to_owned(),
+            );
+        }
         return Err(format!(
             "authorization scheme {scheme:?} is not supported; send Authorization: Bearer <access token>"
         ));
@@ -251,5 +263,41 @@ mod tests {
         assert!(err.contains("\"Basic\""), "{err}");
         assert!(bearer_token(&HeaderValue::from_static("Bearer")).is_err());
         assert!(bearer_token(&HeaderValue::from_static("Bearer   ")).is_err());
+    }
+
+    #[test]
+    fn a_bare_token_in_the_scheme_place_is_not_repeated() {
+        // Found by tests/security.rs: `Authorization: <jwt>` put the whole token in the log.
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+        let err = bearer_token(&HeaderValue::from_static(token)).unwrap_err();
+        assert!(!err.contains("eyJ"), "{err}");
+        assert!(err.contains("no scheme (a bare token?)"), "{err}");
+        let err = bearer_token(&HeaderValue::from_static("Token abc")).unwrap_err();
+        assert!(err.contains("\"Token\""), "{err}");
+    }
+
+    /// Property-based fuzzing of the Authorization header parser (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_header_is_a_token_or_a_reason_that_does_not_repeat_a_long_value(
+                raw in crate::fuzz::bytes(96),
+                word in "[!-~]{13,64}",
+            ) {
+                if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                    match bearer_token(&value) {
+                        Ok(token) => prop_assert!(!token.is_empty() && token.trim() == token),
+                        Err(reason) => prop_assert!(!reason.is_empty()),
+                    }
+                }
+                // A long first word (a bare token, a secret) never comes back in the reason.
+                let value = HeaderValue::from_str(&word).unwrap();
+                let reason = bearer_token(&value).unwrap_err();
+                prop_assert!(!reason.contains(&word), "{}", reason);
+            }
+        }
     }
 }

@@ -197,4 +197,78 @@ pub(crate) mod tests {
         // "{}" base64 with padding is "e30=".
         assert!(decode("e30=.e30=.").is_ok());
     }
+
+    /// Property-based fuzzing of the decoder (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use crate::authserver::config::SigningAlgorithm;
+        use crate::authserver::keys::SigningKey;
+        use crate::fuzz::{bytes, json_object};
+        use proptest::prelude::*;
+        use std::sync::OnceLock;
+
+        /// One ES256 key for every case (generating one per case would dominate the run).
+        fn key() -> &'static SigningKey {
+            static KEY: OnceLock<SigningKey> = OnceLock::new();
+            KEY.get_or_init(|| {
+                let dir = tempfile::tempdir().unwrap();
+                SigningKey::load_or_create(dir.path(), SigningAlgorithm::Es256).unwrap()
+            })
+        }
+
+        /// A part made of base64url characters, dots and padding: gets past the cheap checks.
+        fn near_token() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9_=.+/-]{0,80}"
+        }
+
+        proptest! {
+            #[test]
+            fn decode_never_panics(text in any::<String>(), raw in bytes(256), near in near_token()) {
+                for input in [text.as_str(), &String::from_utf8_lossy(&raw), &near] {
+                    if let Err(e) = decode(input) {
+                        prop_assert!(e.to_string().starts_with("not a JWT: "));
+                    }
+                }
+            }
+
+            #[test]
+            fn json_parts_of_any_shape_never_panic(header in crate::fuzz::json_value(), claims in crate::fuzz::json_value()) {
+                let token = make(&header, &claims);
+                match decode(&token) {
+                    Ok(jwt) => {
+                        prop_assert!(header.is_object() && claims.is_object());
+                        // The accessors read whatever types the claims hold.
+                        let _ = (jwt.audiences(), jwt.scopes(), jwt.claim_i64("exp"));
+                        let _ = (jwt.header_str("alg"), jwt.claim_str("iss"));
+                    }
+                    Err(e) => prop_assert!(!(header.is_object() && claims.is_object()), "{e}"),
+                }
+            }
+
+            #[test]
+            fn a_built_token_decodes_to_its_header_and_claims(
+                header in json_object(),
+                claims in json_object(),
+                prefix in prop_oneof![Just(""), Just("Bearer "), Just("bearer "), Just("  \t")],
+                suffix in prop_oneof![Just(""), Just("\n"), Just(" \r\n")],
+            ) {
+                let token = make(&Value::Object(header.clone()), &Value::Object(claims.clone()));
+                let jwt = decode(&format!("{prefix}{token}{suffix}")).unwrap();
+                prop_assert_eq!(jwt.header, header);
+                prop_assert_eq!(jwt.claims, claims);
+                prop_assert_eq!(jwt.signature_len, 64);
+            }
+
+            #[test]
+            fn a_token_signed_by_the_embedded_as_decodes_to_its_claims(claims in json_object()) {
+                let token = key().sign(&claims).unwrap();
+                let jwt = decode(&token).unwrap();
+                prop_assert_eq!(jwt.header_str("alg"), Some("ES256"));
+                prop_assert_eq!(jwt.header_str("typ"), Some("at+jwt"));
+                prop_assert_eq!(jwt.header_str("kid"), Some(key().kid.as_str()));
+                prop_assert_eq!(jwt.claims, claims);
+                prop_assert_eq!(jwt.signature_len, 64);
+            }
+        }
+    }
 }

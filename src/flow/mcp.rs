@@ -286,7 +286,7 @@ fn looks_like_sse(body: &str) -> bool {
 }
 
 /// The data payloads of an SSE stream, one per event (multi-line data joined with `\n`), empty
-/// payloads dropped.
+/// payloads dropped. Lines end with LF, CRLF or a lone CR, as the SSE specification allows.
 pub fn sse_data(body: &str) -> Vec<String> {
     let mut events = Vec::new();
     let mut current: Vec<String> = Vec::new();
@@ -299,8 +299,8 @@ pub fn sse_data(body: &str) -> Vec<String> {
             current.clear();
         }
     };
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
     for line in body.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
         if line.is_empty() {
             flush(&mut current);
         } else if let Some(rest) = line.strip_prefix("data:") {
@@ -486,6 +486,11 @@ mod tests {
         assert_eq!(
             sse_data("data:a\ndata:b\n\ndata:\n\n"),
             vec!["a\nb".to_owned()]
+        );
+        // A lone CR ends a line too (found by fuzzing: it used to stay inside the data).
+        assert_eq!(
+            sse_data("data: a\rdata: b\r\rdata: c\r\n\r\n"),
+            vec!["a\nb".to_owned(), "c".to_owned()]
         );
     }
 
@@ -679,5 +684,169 @@ mod tests {
         assert_eq!(reply.tool_text().as_deref(), Some("hello world"));
         assert!(!reply.tool_is_error());
         assert!(reply.rpc_error().is_none());
+    }
+
+    /// Property-based fuzzing of the SSE framing and the challenge parser (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use crate::fuzz::{bytes, json_object};
+        use proptest::prelude::*;
+        use std::fmt::Write as _;
+
+        /// One line of an event's data: anything without a line break.
+        fn data_line() -> impl Strategy<Value = String> {
+            "[^\r\n]{0,24}"
+        }
+
+        /// A line ending the SSE specification allows.
+        fn eol() -> impl Strategy<Value = &'static str> {
+            prop_oneof![Just("\n"), Just("\r\n"), Just("\r")]
+        }
+
+        /// An SSE stream of `events` (each a list of data lines), with the fields and comments a
+        /// server may interleave, every line ended by `eol`.
+        fn encode(events: &[Vec<String>], extras: &[u8], eol: &str) -> String {
+            let mut out = String::new();
+            for (i, lines) in events.iter().enumerate() {
+                let extra = extras.get(i).copied().unwrap_or(0);
+                if extra & 1 != 0 {
+                    let _ = write!(out, ": keep-alive {i}{eol}");
+                }
+                if extra & 2 != 0 {
+                    let _ = write!(out, "event: message{eol}");
+                }
+                for line in lines {
+                    // "data:" then one optional space, which the parser removes.
+                    let space = if extra & 4 != 0 { "" } else { " " };
+                    if space.is_empty() && line.starts_with(' ') {
+                        let _ = write!(out, "data: {line}{eol}");
+                    } else {
+                        let _ = write!(out, "data:{space}{line}{eol}");
+                    }
+                }
+                if extra & 8 != 0 {
+                    let _ = write!(out, "id: {i}/0{eol}retry: 3000{eol}");
+                }
+                out.push_str(eol);
+            }
+            out
+        }
+
+        proptest! {
+            #[test]
+            fn sse_and_body_parsing_never_panic(
+                body in any::<String>(),
+                raw in bytes(512),
+                content_type in prop_oneof![
+                    Just(String::new()),
+                    Just("text/event-stream".to_owned()),
+                    Just("application/json".to_owned()),
+                    any::<String>(),
+                ],
+                id in proptest::option::of(any::<i64>()),
+            ) {
+                for body in [body.as_str(), &String::from_utf8_lossy(&raw)] {
+                    let _ = sse_data(body);
+                    if let Some(found) = parse_body(&content_type, body, id) {
+                        prop_assert!(found.is_object());
+                    }
+                }
+            }
+
+            #[test]
+            fn sse_events_come_back_whatever_the_line_endings_and_fields(
+                events in proptest::collection::vec(proptest::collection::vec(data_line(), 1..4), 0..6),
+                extras in bytes(6),
+                eol in eol(),
+            ) {
+                let body = encode(&events, &extras, eol);
+                let want: Vec<String> = events
+                    .iter()
+                    .map(|lines| lines.join("\n"))
+                    .filter(|data| !data.trim().is_empty())
+                    .collect();
+                prop_assert_eq!(sse_data(&body), want);
+            }
+
+            #[test]
+            fn the_response_with_the_requested_id_is_found_anywhere_in_the_stream(
+                before in proptest::collection::vec(json_object(), 0..4),
+                result in json_object(),
+                after in proptest::collection::vec(json_object(), 0..4),
+                id in any::<i64>(),
+                eol in eol(),
+                split in any::<bool>(),
+            ) {
+                // Notifications (no id) around the response, and an empty priming event first.
+                let notification = |params: &serde_json::Map<String, Value>| {
+                    serde_json::json!({"jsonrpc": "2.0", "method": "notifications/message", "params": params})
+                };
+                let response = serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result});
+                let mut events = vec![vec![String::new()]];
+                events.extend(before.iter().map(|p| vec![notification(p).to_string()]));
+                // A message split into data lines between its members: joined with "\n" it is
+                // the same JSON.
+                events.push(if split {
+                    vec![
+                        "{\"jsonrpc\":\"2.0\",".to_owned(),
+                        format!("\"id\":{id},"),
+                        format!("\"result\":{}}}", Value::Object(result)),
+                    ]
+                } else {
+                    vec![response.to_string()]
+                });
+                events.extend(after.iter().map(|p| vec![notification(p).to_string()]));
+                let body = encode(&events, &[], eol);
+                prop_assert_eq!(parse_body("text/event-stream", &body, Some(id)), Some(response.clone()));
+                // Without the content type the stream is still recognised.
+                prop_assert_eq!(parse_body("", &body, Some(id)), Some(response));
+            }
+
+            #[test]
+            fn www_authenticate_never_panics(value in any::<String>(), near in "[A-Za-z0-9 ,=\"\\\\\t:/._~+-]{0,64}") {
+                for v in [value.as_str(), &near] {
+                    for c in parse_www_authenticate(v) {
+                        prop_assert!(!c.scheme.is_empty());
+                    }
+                }
+            }
+
+            #[test]
+            fn www_authenticate_round_trips(
+                challenges in proptest::collection::vec(
+                    (
+                        "[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,10}",
+                        proptest::collection::btree_map("[a-z][a-z0-9_]{0,10}", any::<String>(), 0..4),
+                        proptest::collection::vec(any::<bool>(), 4),
+                    ),
+                    1..4,
+                ),
+                spaces in prop_oneof![Just(", "), Just(","), Just(" ,  "), Just(",\t")],
+            ) {
+                let mut text = String::new();
+                for (i, (scheme, params, quote)) in challenges.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str(spaces);
+                    }
+                    text.push_str(scheme);
+                    for (j, (name, value)) in params.iter().enumerate() {
+                        text.push_str(if j == 0 { " " } else { spaces });
+                        let token = !value.is_empty() && value.chars().all(Parser::is_tchar);
+                        if token && quote[j % quote.len()] {
+                            let _ = write!(text, "{name}={value}");
+                        } else {
+                            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+                            let _ = write!(text, "{name}=\"{escaped}\"");
+                        }
+                    }
+                }
+                let parsed = parse_www_authenticate(&text);
+                let want: Vec<Challenge> = challenges
+                    .iter()
+                    .map(|(scheme, params, _)| Challenge { scheme: scheme.clone(), params: params.clone() })
+                    .collect();
+                prop_assert_eq!(parsed, want, "{}", text);
+            }
+        }
     }
 }

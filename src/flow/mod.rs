@@ -448,4 +448,22 @@ mod tests {
                 .contains("did not answer")
         );
     }
+
+    /// Property-based fuzzing of how error bodies from the AS are read (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_error_body_gives_a_bounded_message(body in any::<String>(), long in "[^\\x00]{1990,2100}") {
+                for body in [body.as_str(), &long] {
+                    let message = error_message(body);
+                    prop_assert!(!message.is_empty());
+                    let _ = error_code(body);
+                    prop_assert!(excerpt(body).chars().count() <= BODY_EXCERPT_CHARS + 40);
+                }
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -220,24 +220,48 @@ pub fn check_run_dir(run_dir: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Creates `run_dir` (mode 0700) if it does not exist.
+/// Creates `run_dir` (mode 0700) if it does not exist, and restricts an existing one to its
+/// owner: it holds the client secret, the AS's signing key and the logs.
 pub fn ensure_run_dir(run_dir: &Path) -> anyhow::Result<()> {
-    if run_dir.is_dir() {
+    check_run_dir(run_dir)?;
+    if !run_dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(run_dir)
+            .map_err(|e| {
+                EnvError::explained(
+                    format!("cannot create the state directory {}", run_dir.display()),
+                    e.to_string(),
+                    "check the permissions of the working directory, or pass --run-dir DIR",
+                )
+            })?;
+    }
+    restrict(run_dir, 0o700)
+}
+
+/// Sets `path`'s mode to `mode` unless it already is (a state file or directory someone created
+/// with a looser mode, e.g. by an older version or by hand).
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    let current = fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+    if current.is_ok_and(|m| m == mode) {
         return Ok(());
     }
-    check_run_dir(run_dir)?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(run_dir)
-        .map_err(|e| {
-            EnvError::explained(
-                format!("cannot create the state directory {}", run_dir.display()),
-                e.to_string(),
-                "check the permissions of the working directory, or pass --run-dir DIR",
-            )
-            .into()
-        })
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+        EnvError::explained(
+            format!(
+                "cannot restrict {} to its owner (mode {mode:o})",
+                path.display()
+            ),
+            e.to_string(),
+            format!(
+                "it holds secrets: run `chmod {mode:o} {}` as its owner, or pass --run-dir with a \
+                 directory of your own",
+                path.display()
+            ),
+        )
+        .into()
+    })
 }
 
 /// `path` made absolute against the current directory (children run with the same cwd, but the
@@ -278,6 +302,8 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
             })
     };
     let stdout = open_log()?;
+    // An existing log keeps its mode when appended to: make sure it is private.
+    restrict(&log, 0o600)?;
     let stderr = open_log()?;
     let mut command = Command::new(&exe);
     command

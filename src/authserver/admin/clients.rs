@@ -17,7 +17,7 @@ use crate::authserver::problem::AdminError;
 use crate::authserver::store::{Client, ClientStatus, hash_secret, now_rfc3339};
 use crate::authserver::{AppState, keys};
 
-const CREATE_FIELDS: &[&str] = &[
+pub(crate) const CREATE_FIELDS: &[&str] = &[
     "client_name",
     "redirect_uris",
     "grant_types",
@@ -27,7 +27,7 @@ const CREATE_FIELDS: &[&str] = &[
     "agent",
     "agent_description",
 ];
-const PATCH_FIELDS: &[&str] = &["client_name", "redirect_uris", "grant_types", "scope"];
+pub(crate) const PATCH_FIELDS: &[&str] = &["client_name", "redirect_uris", "grant_types", "scope"];
 
 const GRANT_AUTH_CODE: &str = "authorization_code";
 const GRANT_REFRESH: &str = "refresh_token";

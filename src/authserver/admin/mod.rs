@@ -407,13 +407,18 @@ mod tests {
         assert!(Object::parse(b"[1]", "t", &[], Unknown::Refuse).is_err());
     }
 
-    proptest::proptest! {
-        #[test]
-        fn any_body_decodes_or_fails_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
-            if let Ok(o) = Object::parse(&raw, "t", &["a", "b"], Unknown::Refuse) {
-                let _ = o.string("a");
-                let _ = o.strings("b");
-                let _ = o.objects("a", "u", &["x"], Unknown::Ignore);
+    /// Property-based fuzzing (`cargo test --lib fuzz`).
+    mod fuzz {
+        use super::*;
+
+        proptest::proptest! {
+            #[test]
+            fn any_body_decodes_or_fails_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+                if let Ok(o) = Object::parse(&raw, "t", &["a", "b"], Unknown::Refuse) {
+                    let _ = o.string("a");
+                    let _ = o.strings("b");
+                    let _ = o.objects("a", "u", &["x"], Unknown::Ignore);
+                }
             }
         }
     }

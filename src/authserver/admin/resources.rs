@@ -17,7 +17,7 @@ use crate::authserver::problem::AdminError;
 use crate::authserver::store::{Data, Policy, Resource, ResourceScope, now_rfc3339};
 use crate::authserver::{AppState, keys};
 
-const CREATE_FIELDS: &[&str] = &[
+pub(crate) const CREATE_FIELDS: &[&str] = &[
     "id",
     "slug",
     "uri",
@@ -28,7 +28,7 @@ const CREATE_FIELDS: &[&str] = &[
     "scopes",
     "policy",
 ];
-const PATCH_FIELDS: &[&str] = &[
+pub(crate) const PATCH_FIELDS: &[&str] = &[
     "slug",
     "uri",
     "backend_kind",
