@@ -652,28 +652,19 @@ mod tests {
         /// A variable every setting is read from, or any name.
         fn name() -> impl Strategy<Value = String> {
             prop_oneof![
-                proptest::sample::select(vec![
-                    var::PORT,
-                    var::SERVER_ISSUER,
-                    var::SERVER_ADDRESS,
-                    var::ADMIN_ADDRESS,
-                    var::ADMIN_API_KEY,
-                    var::SESSION_SECRET,
-                    var::ISSUER,
-                    var::BASE_URL,
-                    var::MCP_PATH,
-                    var::SCOPES,
-                    var::DEV_AS,
-                    var::DEV_ADMIN_URL,
-                    var::DEV_PUBLIC_URL,
-                    var::DEV_RESOURCE_URI,
-                    var::DEV_MCP_URL,
-                    "AUTHPLANE_CLIENT_CREDENTIALS_TOKEN_EXPIRY",
-                    "AUTHPLANE_RATE_LIMIT_RPS",
-                    "AUTHPLANE_RATE_LIMIT_BURST",
-                    "AUTHPLANE_SIGNING_ALGORITHM",
-                    "AUTHPLANE_ADMIN_ENABLED",
-                ])
+                proptest::sample::select(
+                    DOCUMENTED
+                        .iter()
+                        .copied()
+                        .chain([
+                            "AUTHPLANE_CLIENT_CREDENTIALS_TOKEN_EXPIRY",
+                            "AUTHPLANE_RATE_LIMIT_RPS",
+                            "AUTHPLANE_RATE_LIMIT_BURST",
+                            "AUTHPLANE_SIGNING_ALGORITHM",
+                            "AUTHPLANE_ADMIN_ENABLED",
+                        ])
+                        .collect::<Vec<_>>(),
+                )
                 .prop_map(str::to_owned),
                 "[A-Za-z_][A-Za-z0-9_.]{0,12}",
             ]
