@@ -56,7 +56,7 @@ pub fn public_url(settings: &Settings, component: Component) -> String {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::flow::resolve_localhost(reqwest::Client::builder())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
