@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::cli::{Component, UpArgs};
 use crate::config::{self, Backend, Overrides, Settings, Source, var};
 use crate::diagnose::{Code, Finding};
+use crate::report::pull::PullEvent;
 use crate::report::{Reporter, Run};
 
 use process::PidState;
@@ -44,6 +45,7 @@ impl AsBackend {
     pub async fn choose(
         settings: &Settings,
         no_pull: bool,
+        pull_progress: impl FnMut(&PullEvent),
     ) -> Result<(AsBackend, String, Option<docker::Client>), Finding> {
         let source = settings.vars.source(var::DEV_AS);
         let origin = match source {
@@ -74,7 +76,7 @@ impl AsBackend {
             }
             Err(f) => return Err(f),
         };
-        match docker::ensure_image(&docker, image, no_pull, |_| {}).await {
+        match docker::ensure_image(&docker, image, no_pull, pull_progress).await {
             Ok(pulled) => {
                 let how = if pulled { "pulled" } else { "present" };
                 Ok((
@@ -215,7 +217,10 @@ pub async fn ensure_up(
     };
 
     let timer = run.start("backend");
-    let (backend, docker) = match AsBackend::choose(settings, args.no_pull).await {
+    let mut pull = run.pull_progress(&settings.image);
+    let chosen = AsBackend::choose(settings, args.no_pull, |e| pull.event(e)).await;
+    pull.finish();
+    let (backend, docker) = match chosen {
         Ok((backend, why, docker)) => {
             run.pass(timer, why, json!({"backend": backend.name()}));
             (backend, docker)
