@@ -635,3 +635,63 @@ fn up_pulls_an_absent_image_with_one_plain_line_per_layer_state() {
         "the pulled image is removed"
     );
 }
+
+#[test]
+fn up_on_a_terminal_draws_pull_bars_instead_of_lines() {
+    let Some(docker) = docker() else { return };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
+        {
+            eprintln!("skipped: `script` (util-linux) is needed to give the command a terminal");
+        }
+        return;
+    }
+    let name = unique("tty");
+    let tag = name.trim_start_matches("authplane-dev-test-").to_owned();
+    let registry = Registry::start(TEST_REPO, &tag);
+    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
+    let _image = ImageGuard {
+        docker: docker.clone(),
+        image: image.clone(),
+    };
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let bin = env!("CARGO_BIN_EXE_authplane-dev");
+    // `script` runs the command on a pseudo-terminal and copies what it drew to its stdout.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{bin} --as docker --image {image} up"),
+        "/dev/null",
+    ])
+    .current_dir(stack.dir.path())
+    .env_clear()
+    .env("TERM", "xterm")
+    .envs(stack.env.iter().map(|(k, v)| (k, v)));
+    for keep in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{drawn}");
+    assert!(
+        drawn.contains("Downloading") || drawn.contains("Extracting"),
+        "a layer bar was drawn:\n{drawn}"
+    );
+    assert!(
+        !drawn.contains(&format!("pull {image}: layer ")),
+        "no plain lines on a terminal:\n{drawn}"
+    );
+    assert!(drawn.contains(&format!("image {image} pulled")), "{drawn}");
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+}
