@@ -695,3 +695,137 @@ fn up_on_a_terminal_draws_pull_bars_instead_of_lines() {
     let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
 }
+
+/// `logs -f` running in the stack directory, its stdout lines arriving on a channel.
+struct Follower {
+    child: support_stack::KillOnDrop,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(stack: &Stack) -> Follower {
+        use std::io::BufRead as _;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
+        cmd.current_dir(stack.dir.path())
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .envs(stack.env.iter().map(|(k, v)| (k, v)))
+            .args(["--as", "docker", "logs", "-f", "authserver"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for keep in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower {
+            child: support_stack::KillOnDrop(child),
+            lines,
+        }
+    }
+
+    /// Waits (up to 30 s) for a line containing `needle`; while waiting, calls `poke` every
+    /// second (to make the server write a line).
+    fn wait_for(&self, needle: &str, mut poke: impl FnMut()) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            poke();
+            match self.lines.recv_timeout(std::time::Duration::from_secs(1)) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        false
+    }
+
+    /// Waits (up to 30 s) for the process to end by itself; its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.0.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+}
+
+/// One GET to `path` on the stack's public port (the server logs every request).
+fn request(port: u16, path: &str) {
+    use std::io::{Read as _, Write as _};
+    if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+}
+
+#[test]
+fn logs_follow_streams_the_container_and_ends_on_signals_and_container_stop() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("follow");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let (code, doc) = stack.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let port = stack.ports.public;
+
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let mut follower = Follower::start(&stack);
+        assert!(
+            follower.wait_for(&format!("=== authserver (container {name}) ==="), || {}),
+            "the tail's header"
+        );
+        // A request made after the tail was printed shows up only if the stream is followed.
+        let path = format!("/follow-{signal:?}");
+        assert!(
+            follower.wait_for(&path, || request(port, &path)),
+            "the line for {path} was followed"
+        );
+        follower.signal(signal);
+        assert_eq!(follower.wait_exit(), Some(0), "ends cleanly on {signal:?}");
+    }
+
+    let mut follower = Follower::start(&stack);
+    assert!(follower.wait_for("=== authserver", || {}));
+    assert!(follower.wait_for("/follow-stop", || request(port, "/follow-stop")));
+    rt().block_on(docker.stop_container(
+        &name,
+        None::<bollard::query_parameters::StopContainerOptions>,
+    ))
+    .unwrap();
+    assert_eq!(
+        follower.wait_exit(),
+        Some(0),
+        "ends when the container stops"
+    );
+}
