@@ -829,3 +829,43 @@ fn logs_follow_streams_the_container_and_ends_on_signals_and_container_stop() {
         "ends when the container stops"
     );
 }
+
+#[test]
+fn clean_removes_only_this_projects_container_whatever_the_backend() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("owner");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let ours = stack_for(&name);
+    let (code, doc) = ours.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 0, "{doc:#}");
+
+    // Another project directory configured with the same container name leaves it alone.
+    let other = stack_for(&name);
+    let (code, doc) = other.json(&["--as", "embedded", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let summary = step(&doc, "remove container")["summary"].as_str().unwrap();
+    assert!(summary.contains("another project"), "{doc:#}");
+    assert!(
+        step(&doc, "data volume")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("another project"),
+        "{doc:#}"
+    );
+    assert!(container(&docker, &name).is_some(), "still there");
+    assert!(volume_exists(&docker, &name));
+
+    // This project, switched to the embedded backend, removes its container (and keeps the data).
+    let (code, doc) = ours.json(&["--as", "embedded", "clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "remove container")["status"], "pass", "{doc:#}");
+    assert!(container(&docker, &name).is_none(), "container removed");
+    assert!(volume_exists(&docker, &name), "volume kept");
+    let (code, doc) = ours.json(&["--as", "embedded", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!volume_exists(&docker, &name), "volume removed");
+}

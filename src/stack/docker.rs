@@ -379,6 +379,60 @@ pub async fn remove(docker: &Docker, name: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// What [`remove_own`] and [`remove_own_volume`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed: it carried this project's label.
+    Removed,
+    /// There was none.
+    Absent,
+    /// One exists but was created for another project directory (its project label is given):
+    /// left alone.
+    OtherProject(String),
+}
+
+fn project_label(labels: Option<&HashMap<String, String>>) -> String {
+    labels
+        .and_then(|l| l.get(PROJECT_LABEL))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Stops and removes the managed container `name` only when it carries this project's label
+/// (started by authplane-dev in this directory), whichever backend is configured now.
+pub async fn remove_own(docker: &Docker, name: &str) -> anyhow::Result<Removal> {
+    let Some(found) = find(docker, name).await.map_err(anyhow::Error::msg)? else {
+        return Ok(Removal::Absent);
+    };
+    let project = project_label(found.labels.as_ref());
+    if project != project_hash() {
+        return Ok(Removal::OtherProject(project));
+    }
+    remove(docker, name).await?;
+    Ok(Removal::Removed)
+}
+
+/// Removes the data volume of `name` only when it carries our labels and this project's label.
+pub async fn remove_own_volume(docker: &Docker, name: &str) -> anyhow::Result<Removal> {
+    let volume = match docker.inspect_volume(&volume_name(name)).await {
+        Ok(v) => v,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(Removal::Absent),
+        Err(e) => return Err(e.into()),
+    };
+    let managed = volume.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true");
+    let project = project_label(Some(&volume.labels));
+    if !managed || project != project_hash() {
+        return Ok(Removal::OtherProject(project));
+    }
+    Ok(if remove_volume(docker, name).await? {
+        Removal::Removed
+    } else {
+        Removal::Absent
+    })
+}
+
 /// Removes the data volume of `name`; Ok(false) when there is none.
 pub async fn remove_volume(docker: &Docker, name: &str) -> anyhow::Result<bool> {
     match docker
