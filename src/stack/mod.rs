@@ -5,9 +5,11 @@
 //! - [`ports`] — port pre-flight and "who holds this port";
 //! - [`health`] — readiness probes.
 //!
-//! Only the embedded backend exists so far; [`AsBackend`] is the seam where the Docker backend
-//! (`stack/docker.rs`, the only module that will speak bollard) plugs in. Nothing here prints:
-//! steps and findings are recorded in the caller's [`Run`].
+//! - [`docker`] — the Docker backend (the only module that speaks bollard).
+//!
+//! [`AsBackend`] decides between the embedded process and the container. Nothing here prints:
+//! steps and findings are recorded in the caller's [`Run`] (pull progress through
+//! [`Run::pull_progress`]).
 
 pub mod docker;
 pub mod health;
