@@ -9,12 +9,14 @@
 //! This is the one module allowed to print.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod pull;
+
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use console::Style;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -151,7 +153,9 @@ impl StepTimer {
 pub struct Reporter {
     options: OutputOptions,
     color: bool,
-    spinners: bool,
+    /// Where spinners and pull bars draw (stderr); `None` when stderr is not a terminal, under
+    /// `--json` or with `NO_COLOR`.
+    multi: Option<MultiProgress>,
     secrets: Mutex<Vec<String>>,
 }
 
@@ -169,7 +173,7 @@ impl Reporter {
         Reporter {
             options,
             color,
-            spinners,
+            multi: spinners.then(MultiProgress::new),
             secrets: Mutex::new(Vec::new()),
         }
     }
@@ -365,11 +369,11 @@ pub struct Run<'r> {
     outcome: Outcome,
 }
 
-impl Run<'_> {
+impl<'r> Run<'r> {
     /// Starts a step; on a terminal a spinner shows its name until it ends.
     pub fn start(&self, name: &str) -> StepTimer {
-        let spinner = self.reporter.spinners.then(|| {
-            let bar = ProgressBar::new_spinner();
+        let spinner = self.reporter.multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new_spinner());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
                 bar.set_style(style);
             }
@@ -382,6 +386,12 @@ impl Run<'_> {
             started: Instant::now(),
             spinner,
         }
+    }
+
+    /// Shows the progress of a pull of `image` (during a step): bars on a terminal, plain lines
+    /// on stderr otherwise.
+    pub fn pull_progress(&self, image: &str) -> pull::PullProgress<'r> {
+        pull::PullProgress::new(self.reporter, image)
     }
 
     /// Ends a step as passed.
@@ -441,6 +451,9 @@ impl Run<'_> {
     fn end(&mut self, timer: StepTimer, status: Status, summary: &str, detail: Value) {
         if let Some(spinner) = &timer.spinner {
             spinner.finish_and_clear();
+            if let Some(multi) = &self.reporter.multi {
+                multi.remove(spinner);
+            }
         }
         let step = Step {
             name: timer.name,

@@ -13,6 +13,7 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 use support_stack::Stack;
 
 fn rt() -> &'static tokio::runtime::Runtime {
@@ -41,13 +42,20 @@ fn docker() -> Option<Docker> {
     d
 }
 
-/// Builds the local test image once; returns its tag.
+/// Builds the local test image once per binary; returns its tag. The tag is a hash of the build
+/// context (our binary and its libraries), so reruns with the same binary reuse the image
+/// instead of piling up one image per test process; a rebuilt binary replaces it.
 fn image(docker: &Docker) -> &'static str {
     static TAG: OnceLock<String> = OnceLock::new();
     TAG.get_or_init(|| {
-        let tag = format!("authplane-dev-test/authserver:{}", std::process::id());
         let tar = context_tar();
+        let hash = hex(&Sha256::digest(&tar))[..16].to_owned();
+        let tag = format!("{TEST_REPO}:{hash}");
         rt().block_on(async {
+            if docker.inspect_image(&tag).await.is_ok() {
+                return;
+            }
+            prune_stale_test_images(docker, &tag).await;
             let options = BuildImageOptionsBuilder::default().t(&tag).rm(true).build();
             let mut stream =
                 docker.build_image(options, None, Some(bollard::body_full(tar.into())));
@@ -58,6 +66,49 @@ fn image(docker: &Docker) -> &'static str {
         });
         tag
     })
+}
+
+/// The repository of the images the tests build.
+const TEST_REPO: &str = "authplane-dev-test/authserver";
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Removes this checkout's earlier test images (other binaries), skipping any a container still
+/// uses (no force), so a test run elsewhere is never disturbed.
+async fn prune_stale_test_images(docker: &Docker, keep: &str) {
+    let mut filters = std::collections::HashMap::new();
+    filters.insert("reference".to_owned(), vec![format!("{TEST_REPO}:*")]);
+    filters.insert(
+        "label".to_owned(),
+        vec![format!("dev.authplane.test.checkout={}", checkout())],
+    );
+    let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    for image in docker.list_images(Some(options)).await.unwrap_or_default() {
+        for tag in image.repo_tags {
+            if tag != keep {
+                let _ = docker
+                    .remove_image(
+                        &tag,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// A hash of this checkout's path: test images carry it, so pruning stays within one checkout.
+fn checkout() -> String {
+    hex(&Sha256::digest(env!("CARGO_MANIFEST_DIR").as_bytes()))[..16].to_owned()
 }
 
 /// The build context: our binary as /authserver, its shared libraries, /data and a Dockerfile.
@@ -82,12 +133,15 @@ fn context_tar() -> Vec<u8> {
     h.set_mode(0o777);
     h.set_size(0);
     b.append_data(&mut h, "data/", std::io::empty()).unwrap();
-    let dockerfile = b"FROM scratch\nCOPY . /\nENTRYPOINT [\"/authserver\"]\nCMD [\"serve\"]\n";
+    let dockerfile = format!(
+        "FROM scratch\nCOPY . /\nLABEL dev.authplane.test.checkout={}\nENTRYPOINT [\"/authserver\"]\nCMD [\"serve\"]\n",
+        checkout()
+    );
+    let dockerfile = dockerfile.as_bytes();
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
     h.set_size(dockerfile.len() as u64);
-    b.append_data(&mut h, "Dockerfile", &dockerfile[..])
-        .unwrap();
+    b.append_data(&mut h, "Dockerfile", dockerfile).unwrap();
     b.into_inner().unwrap()
 }
 
@@ -331,6 +385,489 @@ fn a_port_held_by_a_container_names_it() {
         "{message}"
     );
     assert!(container(&docker, &name).is_none());
+}
+
+/// A minimal Docker Registry HTTP API v2 on loopback serving one image: a schema2 manifest, its
+/// config and one gzip layer (our binary, its libraries, /data and a file unique to `tag`, so
+/// every pull downloads a layer the engine has never seen). The engine treats 127.0.0.0/8
+/// registries as insecure and, sharing this host's network, reaches it over plain HTTP.
+struct Registry {
+    port: u16,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+const MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// The layer: the same files as the built image's context, with their parent directories.
+fn layer_tar(tag: &str) -> Vec<u8> {
+    let bin = env!("CARGO_BIN_EXE_authplane-dev");
+    let mut b = tar::Builder::new(Vec::new());
+    b.sparse(false);
+    let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        b.append_data(&mut h, path, std::io::empty()).unwrap();
+    };
+    dir(&mut b, "data/", 0o777);
+    b.append_path_with_name(bin, "authserver").unwrap();
+    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut libs = Vec::new();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(p) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            let rel = p.trim_start_matches('/').to_owned();
+            let mut parent = std::path::Path::new(&rel).parent();
+            while let Some(d) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                dirs.insert(format!("{}/", d.display()));
+                parent = d.parent();
+            }
+            libs.push((p.to_owned(), rel));
+        }
+    }
+    for d in &dirs {
+        dir(&mut b, d, 0o755);
+    }
+    for (path, rel) in libs {
+        b.append_path_with_name(&path, &rel).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(tag.len() as u64);
+    b.append_data(&mut h, "pulled-tag", tag.as_bytes()).unwrap();
+    b.into_inner().unwrap()
+}
+
+impl Registry {
+    /// Serves `<repo>:<tag>` on a free loopback port.
+    fn start(repo: &str, tag: &str) -> Registry {
+        use std::io::Write as _;
+        let layer = layer_tar(tag);
+        let diff_id = digest_of(&layer);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&layer).unwrap();
+        let blob = gz.finish().unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Entrypoint": ["/authserver"], "Cmd": ["serve"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .unwrap();
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": config.len(),
+                "digest": digest_of(&config),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": blob.len(),
+                "digest": digest_of(&blob),
+            }],
+        }))
+        .unwrap();
+        let manifest_digest = digest_of(&manifest);
+        let blobs: std::collections::HashMap<String, bytes::Bytes> = [
+            (digest_of(&config), bytes::Bytes::from(config)),
+            (digest_of(&blob), bytes::Bytes::from(blob)),
+        ]
+        .into();
+        let manifest = bytes::Bytes::from(manifest);
+        let (repo, tag) = (repo.to_owned(), tag.to_owned());
+        let handler = move |uri: axum::http::Uri| {
+            let path = uri.path().to_owned();
+            let found = if path == "/v2/" {
+                Some(("application/json", bytes::Bytes::from_static(b"{}"), None))
+            } else if let Some(reference) = path
+                .strip_prefix(&format!("/v2/{repo}/manifests/"))
+                .filter(|r| *r == tag || *r == manifest_digest)
+            {
+                let _ = reference;
+                Some((
+                    MANIFEST_TYPE,
+                    manifest.clone(),
+                    Some(manifest_digest.clone()),
+                ))
+            } else {
+                path.strip_prefix(&format!("/v2/{repo}/blobs/"))
+                    .and_then(|d| blobs.get(d).map(|b| (d.to_owned(), b.clone())))
+                    .map(|(d, b)| ("application/octet-stream", b, Some(d)))
+            };
+            async move {
+                use axum::http::{HeaderValue, StatusCode, header};
+                use axum::response::IntoResponse;
+                let Some((content_type, body, digest)) = found else {
+                    return (
+                        StatusCode::NOT_FOUND,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        r#"{"errors":[{"code":"NOT_FOUND","message":"not here"}]}"#,
+                    )
+                        .into_response();
+                };
+                let mut response = (
+                    [
+                        (header::CONTENT_TYPE, content_type.to_owned()),
+                        (header::CONTENT_LENGTH, body.len().to_string()),
+                    ],
+                    body,
+                )
+                    .into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    "Docker-Distribution-API-Version",
+                    HeaderValue::from_static("registry/2.0"),
+                );
+                if let Some(d) = digest {
+                    headers.insert("Docker-Content-Digest", HeaderValue::from_str(&d).unwrap());
+                }
+                response
+            }
+        };
+        let listener = rt()
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().fallback(handler);
+        let server = rt().spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Registry { port, server }
+    }
+}
+
+/// Removes an image on drop (force: the tag is this test's own).
+struct ImageGuard {
+    docker: Docker,
+    image: String,
+}
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let _ = rt().block_on(
+            self.docker.remove_image(
+                &self.image,
+                Some(
+                    bollard::query_parameters::RemoveImageOptionsBuilder::default()
+                        .force(true)
+                        .build(),
+                ),
+                None,
+            ),
+        );
+    }
+}
+
+#[test]
+fn up_pulls_an_absent_image_with_one_plain_line_per_layer_state() {
+    let Some(docker) = docker() else { return };
+    let name = unique("pull");
+    let tag = name.trim_start_matches("authplane-dev-test-").to_owned();
+    let registry = Registry::start(TEST_REPO, &tag);
+    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
+    // Declared before the container's guard, so dropped after it.
+    let image_guard = ImageGuard {
+        docker: docker.clone(),
+        image: image.clone(),
+    };
+    let cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let out = stack.run(&["--json", "--as", "docker", "--image", &image, "up"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(out.status.code(), Some(0), "{doc:#}\n{stderr}");
+    let backend = step(&doc, "backend");
+    assert_eq!(backend["detail"]["backend"], "docker", "{doc:#}");
+    assert!(
+        backend["summary"].as_str().unwrap().contains("pulled"),
+        "{doc:#}"
+    );
+    // Plain lines (stderr is not a terminal): each layer state once, never one per tick.
+    let layer_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("pull {image}: layer ")))
+        .collect();
+    assert!(
+        layer_lines.iter().any(|l| l.ends_with("Pull complete")),
+        "{stderr}"
+    );
+    let downloading = layer_lines
+        .iter()
+        .filter(|l| l.contains(" Downloading"))
+        .count();
+    assert_eq!(
+        downloading, 1,
+        "one Downloading line for the one layer:\n{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("pull {image}: Digest: sha256:"))),
+        "{stderr}"
+    );
+    let c = container(&docker, &name).expect("container exists");
+    assert_eq!(c.config.unwrap().image.as_deref(), Some(image.as_str()));
+
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    drop(cleanup);
+    drop(image_guard);
+    assert!(
+        rt().block_on(docker.inspect_image(&image)).is_err(),
+        "the pulled image is removed"
+    );
+}
+
+#[test]
+fn up_on_a_terminal_draws_pull_bars_instead_of_lines() {
+    let Some(docker) = docker() else { return };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
+        {
+            eprintln!("skipped: `script` (util-linux) is needed to give the command a terminal");
+        }
+        return;
+    }
+    let name = unique("tty");
+    let tag = name.trim_start_matches("authplane-dev-test-").to_owned();
+    let registry = Registry::start(TEST_REPO, &tag);
+    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
+    let _image = ImageGuard {
+        docker: docker.clone(),
+        image: image.clone(),
+    };
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let bin = env!("CARGO_BIN_EXE_authplane-dev");
+    // `script` runs the command on a pseudo-terminal and copies what it drew to its stdout.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{bin} --as docker --image {image} up"),
+        "/dev/null",
+    ])
+    .current_dir(stack.dir.path())
+    .env_clear()
+    .env("TERM", "xterm")
+    .envs(stack.env.iter().map(|(k, v)| (k, v)));
+    for keep in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    let drawn = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{drawn}");
+    assert!(
+        drawn.contains("Downloading") || drawn.contains("Extracting"),
+        "a layer bar was drawn:\n{drawn}"
+    );
+    assert!(
+        !drawn.contains(&format!("pull {image}: layer ")),
+        "no plain lines on a terminal:\n{drawn}"
+    );
+    assert!(drawn.contains(&format!("image {image} pulled")), "{drawn}");
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+}
+
+/// `logs -f` running in the stack directory, its stdout lines arriving on a channel.
+struct Follower {
+    child: support_stack::KillOnDrop,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(stack: &Stack) -> Follower {
+        use std::io::BufRead as _;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
+        cmd.current_dir(stack.dir.path())
+            .env_clear()
+            .env("NO_COLOR", "1")
+            .envs(stack.env.iter().map(|(k, v)| (k, v)))
+            .args(["--as", "docker", "logs", "-f", "authserver"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for keep in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower {
+            child: support_stack::KillOnDrop(child),
+            lines,
+        }
+    }
+
+    /// Waits (up to 30 s) for a line containing `needle`; while waiting, calls `poke` every
+    /// second (to make the server write a line).
+    fn wait_for(&self, needle: &str, mut poke: impl FnMut()) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            poke();
+            match self.lines.recv_timeout(std::time::Duration::from_secs(1)) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        false
+    }
+
+    /// Waits (up to 30 s) for the process to end by itself; its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.0.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        None
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.0.id()).unwrap());
+        nix::sys::signal::kill(pid, signal).unwrap();
+    }
+}
+
+/// One GET to `path` on the stack's public port (the server logs every request).
+fn request(port: u16, path: &str) {
+    use std::io::{Read as _, Write as _};
+    if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+        let _ = write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        );
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+}
+
+#[test]
+fn logs_follow_streams_the_container_and_ends_on_signals_and_container_stop() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("follow");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let (code, doc) = stack.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let port = stack.ports.public;
+
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
+        let mut follower = Follower::start(&stack);
+        assert!(
+            follower.wait_for(&format!("=== authserver (container {name}) ==="), || {}),
+            "the tail's header"
+        );
+        // A request made after the tail was printed shows up only if the stream is followed.
+        let path = format!("/follow-{signal:?}");
+        assert!(
+            follower.wait_for(&path, || request(port, &path)),
+            "the line for {path} was followed"
+        );
+        follower.signal(signal);
+        assert_eq!(follower.wait_exit(), Some(0), "ends cleanly on {signal:?}");
+    }
+
+    let mut follower = Follower::start(&stack);
+    assert!(follower.wait_for("=== authserver", || {}));
+    assert!(follower.wait_for("/follow-stop", || request(port, "/follow-stop")));
+    rt().block_on(docker.stop_container(
+        &name,
+        None::<bollard::query_parameters::StopContainerOptions>,
+    ))
+    .unwrap();
+    assert_eq!(
+        follower.wait_exit(),
+        Some(0),
+        "ends when the container stops"
+    );
+}
+
+#[test]
+fn clean_removes_only_this_projects_container_whatever_the_backend() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("owner");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let ours = stack_for(&name);
+    let (code, doc) = ours.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 0, "{doc:#}");
+
+    // Another project directory configured with the same container name leaves it alone.
+    let other = stack_for(&name);
+    let (code, doc) = other.json(&["--as", "embedded", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let summary = step(&doc, "remove container")["summary"].as_str().unwrap();
+    assert!(summary.contains("another project"), "{doc:#}");
+    assert!(
+        step(&doc, "data volume")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("another project"),
+        "{doc:#}"
+    );
+    assert!(container(&docker, &name).is_some(), "still there");
+    assert!(volume_exists(&docker, &name));
+
+    // This project, switched to the embedded backend, removes its container (and keeps the data).
+    let (code, doc) = ours.json(&["--as", "embedded", "clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "remove container")["status"], "pass", "{doc:#}");
+    assert!(container(&docker, &name).is_none(), "container removed");
+    assert!(volume_exists(&docker, &name), "volume kept");
+    let (code, doc) = ours.json(&["--as", "embedded", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!volume_exists(&docker, &name), "volume removed");
 }
 
 /// Ctrl-C while `up` waits for the container: the container this `up` created is removed, no

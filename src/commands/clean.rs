@@ -20,11 +20,22 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     let mut stopped = Vec::new();
     let mut removed: Vec<PathBuf> = Vec::new();
 
+    // Whatever the backend is now: a developer who switched from docker to embedded still wants
+    // the container this project started gone. Only objects labelled with this project are
+    // touched; a container or volume of the same name from another directory is left alone.
     if let Ok(docker) = stack::docker::connect().await {
+        use stack::docker::Removal;
         let name = &settings.container_name;
+        let other = |what: &str, project: &str| {
+            format!(
+                "left {what} alone: it belongs to another project directory (label {}={project}); \
+                 run `authplane-dev clean` there, or remove it with docker",
+                stack::docker::PROJECT_LABEL
+            )
+        };
         let timer = run.start("remove container");
-        match stack::docker::remove(&docker, name).await {
-            Ok(true) => {
+        match stack::docker::remove_own(&docker, name).await {
+            Ok(Removal::Removed) => {
                 run.pass(
                     timer,
                     format!("stopped and removed container {name}"),
@@ -32,7 +43,10 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
                 );
                 stopped.push(json!({"name": "authserver", "container": name}));
             }
-            Ok(false) => run.skip(timer, "no container"),
+            Ok(Removal::Absent) => run.skip(timer, "no container"),
+            Ok(Removal::OtherProject(project)) => {
+                run.skip(timer, other(&format!("container {name}"), &project));
+            }
             Err(e) => {
                 run.fail(timer, format!("cannot remove container {name}"), json!({}));
                 return Err(e);
@@ -41,13 +55,16 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         let volume = stack::docker::volume_name(name);
         let timer = run.start("data volume");
         if args.all {
-            match stack::docker::remove_volume(&docker, name).await {
-                Ok(true) => run.pass(
+            match stack::docker::remove_own_volume(&docker, name).await {
+                Ok(Removal::Removed) => run.pass(
                     timer,
                     format!("removed volume {volume}"),
                     json!({"volume": volume}),
                 ),
-                Ok(false) => run.skip(timer, "no volume"),
+                Ok(Removal::Absent) => run.skip(timer, "no volume"),
+                Ok(Removal::OtherProject(project)) => {
+                    run.skip(timer, other(&format!("volume {volume}"), &project));
+                }
                 Err(e) => {
                     run.fail(timer, format!("cannot remove volume {volume}"), json!({}));
                     return Err(e);

@@ -77,10 +77,9 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     if !args.follow {
         return Ok(outcome);
     }
-    // Ctrl-C is caught from here on (registered before anything is shown, so an interrupt right
-    // after the first lines still ends the command cleanly with exit 0).
-    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C while following logs: {e}"))?;
+    // Ctrl-C and SIGTERM are caught from here on (registered before anything is shown, so a
+    // signal right after the first lines still ends the command cleanly with exit 0).
+    let interrupt = stop_signal()?;
     // Print the tails now, then stream; the returned outcome carries nothing more to print.
     for line in &outcome.text {
         ctx.reporter.line(line);
@@ -98,7 +97,10 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
             });
             tokio::select! {
                 () = follow(ctx.reporter, run_dir, &components, &offsets, interrupt) => {}
-                () = from_container => {}
+                () = from_container => ctx.reporter.note(&format!(
+                    "container {} stopped: no more log lines to follow",
+                    ctx.settings.container_name
+                )),
             }
         }
         None => follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await,
@@ -106,15 +108,33 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     Ok(Outcome::new("logs"))
 }
 
-/// Prints lines appended to the logs (after `offsets`, one per component) until Ctrl-C; each line is prefixed with its component when
+/// Completes on the first Ctrl-C (SIGINT) or SIGTERM.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, what: &str| {
+        signal(kind)
+            .map_err(|e| anyhow::anyhow!("cannot watch for {what} while following logs: {e}"))
+    };
+    let mut interrupt = watch(SignalKind::interrupt(), "Ctrl-C")?;
+    let mut terminate = watch(SignalKind::terminate(), "SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+/// Prints lines appended to the logs (after `offsets`, one per component) until Ctrl-C or SIGTERM; each line is prefixed with its component when
 /// more than one log is followed.
 async fn follow(
     reporter: &Reporter,
     run_dir: &Path,
     components: &[Component],
     offsets: &[u64],
-    mut interrupt: tokio::signal::unix::Signal,
+    stop: impl Future<Output = ()>,
 ) {
+    tokio::pin!(stop);
     let mut files: BTreeMap<&'static str, Followed> = components
         .iter()
         .zip(offsets)
@@ -142,7 +162,7 @@ async fn follow(
             }
         }
         tokio::select! {
-            _ = interrupt.recv() => return,
+            () = &mut stop => return,
             () = tokio::time::sleep(FOLLOW_POLL) => {}
         }
     }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerSummary, HostConfig, Mount, MountType, PortBinding,
-    VolumeCreateRequest,
+    ContainerCreateBody, ContainerSummary, CreateImageInfo, HostConfig, Mount, MountType,
+    PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::Component;
 use crate::config::{Settings, var};
 use crate::diagnose::{Code, Finding};
+use crate::report::pull::PullEvent;
 use crate::stack::health;
 
 /// The Engine API client, named here so other modules need not import bollard.
@@ -93,12 +94,13 @@ fn parse_api(api: &str) -> (u32, u32) {
 }
 
 /// Makes sure `image` is present: inspects it, then pulls it unless `no_pull`. `progress`
-/// receives plain pull progress lines. Err is the one-line reason it is unavailable.
+/// receives every pull message as a [`PullEvent`]. Ok(true) when it was pulled; Err is the
+/// one-line reason it is unavailable.
 pub async fn ensure_image(
     docker: &Docker,
     image: &str,
     no_pull: bool,
-    mut progress: impl FnMut(String),
+    mut progress: impl FnMut(&PullEvent),
 ) -> Result<bool, String> {
     if docker.inspect_image(image).await.is_ok() {
         return Ok(false);
@@ -120,24 +122,43 @@ pub async fn ensure_image(
             ));
         };
         let Some(item) = next else { break };
-        match item {
-            Ok(info) => {
-                if let Some(status) = info.status {
-                    progress(format!("pull {image}: {status}"));
+        let failed = match item {
+            Ok(info) if info.error_detail.is_none() => {
+                if let Some(event) = pull_event(info) {
+                    progress(&event);
                 }
+                continue;
             }
-            Err(e) => {
-                return Err(format!(
-                    "image {image} is not present locally and pulling it failed: {e}"
-                ));
-            }
-        }
+            Ok(info) => info
+                .error_detail
+                .and_then(|d| d.message)
+                .unwrap_or_else(|| "the engine reported an error".to_owned()),
+            Err(e) => e.to_string(),
+        };
+        return Err(format!(
+            "image {image} is not present locally and pulling it failed: {failed}"
+        ));
     }
     if docker.inspect_image(image).await.is_ok() {
         Ok(true)
     } else {
         Err(format!("image {image} is still absent after the pull"))
     }
+}
+
+/// The backend-neutral form of one pull message. "Pulling from <repo>" carries the tag in its id
+/// but is about the whole pull, like "Digest: …" and "Status: …", which carry none.
+fn pull_event(info: CreateImageInfo) -> Option<PullEvent> {
+    let status = info.status?;
+    let layer = info.id.filter(|_| !status.starts_with("Pulling from"));
+    let detail = info.progress_detail.unwrap_or_default();
+    let bytes = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
+    Some(PullEvent {
+        layer,
+        status,
+        current: bytes(detail.current),
+        total: bytes(detail.total).filter(|&t| t > 0),
+    })
 }
 
 /// The image_unavailable finding for `reason`.
@@ -376,6 +397,60 @@ pub async fn remove(docker: &Docker, name: &str) -> anyhow::Result<bool> {
         )
         .await?;
     Ok(true)
+}
+
+/// What [`remove_own`] and [`remove_own_volume`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed: it carried this project's label.
+    Removed,
+    /// There was none.
+    Absent,
+    /// One exists but was created for another project directory (its project label is given):
+    /// left alone.
+    OtherProject(String),
+}
+
+fn project_label(labels: Option<&HashMap<String, String>>) -> String {
+    labels
+        .and_then(|l| l.get(PROJECT_LABEL))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Stops and removes the managed container `name` only when it carries this project's label
+/// (started by authplane-dev in this directory), whichever backend is configured now.
+pub async fn remove_own(docker: &Docker, name: &str) -> anyhow::Result<Removal> {
+    let Some(found) = find(docker, name).await.map_err(anyhow::Error::msg)? else {
+        return Ok(Removal::Absent);
+    };
+    let project = project_label(found.labels.as_ref());
+    if project != project_hash() {
+        return Ok(Removal::OtherProject(project));
+    }
+    remove(docker, name).await?;
+    Ok(Removal::Removed)
+}
+
+/// Removes the data volume of `name` only when it carries our labels and this project's label.
+pub async fn remove_own_volume(docker: &Docker, name: &str) -> anyhow::Result<Removal> {
+    let volume = match docker.inspect_volume(&volume_name(name)).await {
+        Ok(v) => v,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(Removal::Absent),
+        Err(e) => return Err(e.into()),
+    };
+    let managed = volume.labels.get(MANAGED_LABEL).map(String::as_str) == Some("true");
+    let project = project_label(Some(&volume.labels));
+    if !managed || project != project_hash() {
+        return Ok(Removal::OtherProject(project));
+    }
+    Ok(if remove_volume(docker, name).await? {
+        Removal::Removed
+    } else {
+        Removal::Absent
+    })
 }
 
 /// Removes the data volume of `name`; Ok(false) when there is none.

@@ -5,9 +5,11 @@
 //! - [`ports`] — port pre-flight and "who holds this port";
 //! - [`health`] — readiness probes.
 //!
-//! Only the embedded backend exists so far; [`AsBackend`] is the seam where the Docker backend
-//! (`stack/docker.rs`, the only module that will speak bollard) plugs in. Nothing here prints:
-//! steps and findings are recorded in the caller's [`Run`].
+//! - [`docker`] — the Docker backend (the only module that speaks bollard).
+//!
+//! [`AsBackend`] decides between the embedded process and the container. Nothing here prints:
+//! steps and findings are recorded in the caller's [`Run`] (pull progress through
+//! [`Run::pull_progress`]).
 
 pub mod docker;
 pub mod health;
@@ -24,6 +26,7 @@ use serde_json::json;
 use crate::cli::{Component, UpArgs};
 use crate::config::{self, Backend, Overrides, Settings, Source, var};
 use crate::diagnose::{Code, Finding};
+use crate::report::pull::PullEvent;
 use crate::report::{Reporter, Run};
 
 use process::PidState;
@@ -45,6 +48,7 @@ impl AsBackend {
     pub async fn choose(
         settings: &Settings,
         no_pull: bool,
+        pull_progress: impl FnMut(&PullEvent),
     ) -> Result<(AsBackend, String, Option<docker::Client>), Finding> {
         let source = settings.vars.source(var::DEV_AS);
         let origin = match source {
@@ -75,7 +79,7 @@ impl AsBackend {
             }
             Err(f) => return Err(f),
         };
-        match docker::ensure_image(&docker, image, no_pull, |_| {}).await {
+        match docker::ensure_image(&docker, image, no_pull, pull_progress).await {
             Ok(pulled) => {
                 let how = if pulled { "pulled" } else { "present" };
                 Ok((
@@ -217,7 +221,10 @@ pub async fn ensure_up(
     };
 
     let timer = run.start("backend");
-    let (backend, docker) = match AsBackend::choose(settings, args.no_pull).await {
+    let mut pull = run.pull_progress(&settings.image);
+    let chosen = AsBackend::choose(settings, args.no_pull, |e| pull.event(e)).await;
+    pull.finish();
+    let (backend, docker) = match chosen {
         Ok((backend, why, docker)) => {
             run.pass(timer, why, json!({"backend": backend.name()}));
             (backend, docker)
