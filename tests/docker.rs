@@ -308,6 +308,45 @@ fn docker_with_an_absent_image_and_no_pull_is_image_unavailable() {
     assert!(stack.pid("authserver").is_none());
 }
 
+/// The port pre-flight runs before any pull: with the AS's port held by a host process (this
+/// test) and an image that would have to be pulled from a registry that does not exist, `up`
+/// reports `port_in_use` naming this process — and nothing about the image, because it never
+/// tried to pull it.
+#[test]
+fn a_held_port_is_reported_before_any_pull() {
+    let Some(docker) = docker() else { return };
+    let name = unique("preflight");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let _held = std::net::TcpListener::bind(("127.0.0.1", stack.ports.public)).unwrap();
+    let unreachable_registry = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let image = format!(
+        "127.0.0.1:{}/nowhere/authserver:never",
+        unreachable_registry.local_addr().unwrap().port()
+    );
+    drop(unreachable_registry);
+    let (code, doc) = stack.json(&["--as", "docker", "--image", &image, "up"]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(support_stack::codes(&doc), ["port_in_use"], "{doc:#}");
+    let message = support_stack::str_of(support_stack::finding(&doc, "port_in_use"), "message");
+    assert!(
+        message.contains(&std::process::id().to_string()),
+        "names this process: {message}"
+    );
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "backend"),
+        "no backend was chosen, so nothing was pulled: {doc:#}"
+    );
+    assert!(container(&docker, &name).is_none());
+}
+
 #[test]
 fn an_unreachable_daemon_is_docker_unreachable() {
     let mut stack = Stack::new();

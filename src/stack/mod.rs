@@ -220,6 +220,9 @@ pub async fn ensure_up(
         }
     };
 
+    if settings.backend != Backend::Embedded && !preflight_ports(settings, run, with_echo).await {
+        return Ok(false);
+    }
     let timer = run.start("backend");
     let mut pull = run.pull_progress(&settings.image);
     let chosen = AsBackend::choose(settings, args.no_pull, |e| pull.event(e)).await;
@@ -421,21 +424,7 @@ async fn ensure_container(
             json!({"ports": held.iter().map(|h| h.port).collect::<Vec<_>>()}),
         );
         for h in held {
-            let finding = match docker::port_holder(docker, h.port).await {
-                Some((container, image)) => Finding::error(
-                    Code::PortInUse,
-                    format!(
-                        "port {} ({}) is already in use by container {container} (image {image})",
-                        h.port, h.variable
-                    ),
-                    format!(
-                        "stop it (`docker stop {container}`), or choose another port: set {}=:<free port> in .env",
-                        h.variable
-                    ),
-                ),
-                None => h.finding(Component::Authserver),
-            };
-            run.finding(finding);
+            run.finding(held_finding(Some(docker), &h, Component::Authserver).await);
         }
         return Ok(Started::Failed);
     }
@@ -526,6 +515,92 @@ impl HeldPort {
             process::title(component)
         ))
     }
+}
+
+/// The finding for a port held by something else: the container publishing it when the engine
+/// names one, else the host process (or what is known of it).
+async fn held_finding(
+    docker: Option<&docker::Client>,
+    h: &HeldPort,
+    component: Component,
+) -> Finding {
+    let container = match docker {
+        Some(docker) => docker::port_holder(docker, h.port).await,
+        None => None,
+    };
+    match container {
+        Some((container, image)) => Finding::error(
+            Code::PortInUse,
+            format!(
+                "port {} ({}) is already in use by container {container} (image {image})",
+                h.port, h.variable
+            ),
+            format!(
+                "stop it (`docker stop {container}`), or choose another port: set {}=:<free port> in .env",
+                h.variable
+            ),
+        ),
+        None => h.finding(component),
+    }
+}
+
+/// Pre-flight for the Docker backend, before any image pull (which can take minutes): every port
+/// the stack needs is free or held by our own stack. Ours means the component's pid file names a
+/// live server of ours, or (for the AS) our container runs. Records a "ports" step only when
+/// something else holds a port; returns whether `up` may go on.
+async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool) -> bool {
+    let mut components = vec![Component::Authserver];
+    if with_echo {
+        components.push(Component::Echo);
+    }
+    let mut held = Vec::new();
+    for component in components {
+        if matches!(
+            process::inspect(&settings.run_dir, component),
+            PidState::Running(_)
+        ) {
+            continue;
+        }
+        held.extend(
+            held_ports(settings, component)
+                .into_iter()
+                .map(|h| (component, h)),
+        );
+    }
+    if held.is_empty() {
+        return true;
+    }
+    let docker = docker::connect().await.ok();
+    if let Some(docker) = &docker
+        && held.iter().any(|(c, _)| *c == Component::Authserver)
+        && docker::find(docker, &settings.container_name)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|c| docker::is_running(&c))
+    {
+        // Our container publishes the AS's ports: "already running", not a conflict.
+        held.retain(|(c, _)| *c != Component::Authserver);
+        if held.is_empty() {
+            return true;
+        }
+    }
+    let timer = run.start("ports");
+    run.fail(
+        timer,
+        format!(
+            "port {} in use; nothing was pulled or started",
+            held.iter()
+                .map(|(_, h)| h.port.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        json!({"ports": held.iter().map(|(_, h)| h.port).collect::<Vec<_>>()}),
+    );
+    for (component, h) in &held {
+        run.finding(held_finding(docker.as_ref(), h, *component).await);
+    }
+    false
 }
 
 fn held_ports(settings: &Settings, component: Component) -> Vec<HeldPort> {
