@@ -898,6 +898,22 @@ fn clean_removes_only_this_projects_container_whatever_the_backend() {
     assert!(container(&docker, &name).is_some(), "still there");
     assert!(volume_exists(&docker, &name));
 
+    // ...and `up` there neither adopts nor replaces it.
+    let id_before = container(&docker, &name).unwrap().id;
+    let (code, doc) = other.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(support_stack::codes(&doc), ["config_invalid"], "{doc:#}");
+    assert!(
+        support_stack::str_of(support_stack::finding(&doc, "config_invalid"), "fix")
+            .contains("AUTHPLANE_DEV_CONTAINER"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        container(&docker, &name).unwrap().id,
+        id_before,
+        "left alone"
+    );
+
     // This project, switched to the embedded backend, removes its container (and keeps the data).
     let (code, doc) = ours.json(&["--as", "embedded", "clean"]);
     assert_eq!(code, 0, "{doc:#}");

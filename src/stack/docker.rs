@@ -167,7 +167,7 @@ pub fn image_finding(image: &str, reason: &str) -> Finding {
         Code::ImageUnavailable,
         format!("the authserver image {image} is unavailable"),
         format!(
-            "pull or build it (`docker pull {image}`, or see docs/docker.md for a local build), \
+            "pull or build it (`docker pull {image}`, or build one as the README's \"Building an image locally\" shows), \
              set {} / --image to an image you have, or use `--as embedded`",
             var::DEV_IMAGE
         ),
@@ -409,6 +409,11 @@ pub enum Removal {
     /// One exists but was created for another project directory (its project label is given):
     /// left alone.
     OtherProject(String),
+}
+
+/// The project label of a managed container ("" when it has none).
+pub fn project_of(c: &ContainerSummary) -> String {
+    project_label(c.labels.as_ref())
 }
 
 fn project_label(labels: Option<&HashMap<String, String>>) -> String {

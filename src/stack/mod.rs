@@ -390,6 +390,31 @@ async fn ensure_container(
         .await
         .map_err(anyhow::Error::msg)?;
     if let Some(c) = &found {
+        let project = docker::project_of(c);
+        if project != docker::project_hash() {
+            // Same name, started by authplane-dev in another directory: not ours to use or
+            // replace (its volume holds that project's keys and registrations).
+            run.fail(
+                timer,
+                format!("container {name} belongs to another project directory"),
+                json!({"container": name, "project": project}),
+            );
+            run.finding(
+                Finding::error(
+                    Code::ConfigInvalid,
+                    format!(
+                        "a container named {name} exists for another project directory (label {}={project})",
+                        docker::PROJECT_LABEL
+                    ),
+                    format!(
+                        "set {} to another name for this project, or run `authplane-dev clean` in the directory that started it",
+                        var::DEV_CONTAINER
+                    ),
+                )
+                .why("authplane-dev only uses or replaces containers this directory started"),
+            );
+            return Ok(Started::Failed);
+        }
         let id = c.id.clone().unwrap_or_else(|| name.clone());
         if docker::is_running(c) {
             return match docker::wait_ready(docker, settings, &id, timeout).await {
@@ -577,7 +602,9 @@ async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool
             .await
             .ok()
             .flatten()
-            .is_some_and(|c| docker::is_running(&c))
+            .is_some_and(|c| {
+                docker::is_running(&c) && docker::project_of(&c) == docker::project_hash()
+            })
     {
         // Our container publishes the AS's ports: "already running", not a conflict.
         held.retain(|(c, _)| *c != Component::Authserver);
