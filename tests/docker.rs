@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use support_stack::Stack;
+use support_stack::{Stack, codes, finding, step, str_of};
 
 fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -202,15 +202,6 @@ fn volume_exists(docker: &Docker, name: &str) -> bool {
         .is_ok()
 }
 
-fn step<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    doc["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no step {name}: {doc:#}"))
-}
-
 #[test]
 fn up_verify_status_clean_with_the_docker_backend() {
     let Some(docker) = docker() else { return };
@@ -330,8 +321,8 @@ fn a_held_port_is_reported_before_any_pull() {
     drop(unreachable_registry);
     let (code, doc) = stack.json(&["--as", "docker", "--image", &image, "up"]);
     assert_eq!(code, 3, "{doc:#}");
-    assert_eq!(support_stack::codes(&doc), ["port_in_use"], "{doc:#}");
-    let message = support_stack::str_of(support_stack::finding(&doc, "port_in_use"), "message");
+    assert_eq!(codes(&doc), ["port_in_use"], "{doc:#}");
+    let message = str_of(finding(&doc, "port_in_use"), "message");
     assert!(
         message.contains(&std::process::id().to_string()),
         "names this process: {message}"
@@ -902,10 +893,9 @@ fn clean_removes_only_this_projects_container_whatever_the_backend() {
     let id_before = container(&docker, &name).unwrap().id;
     let (code, doc) = other.json(&["--as", "docker", "--image", image, "up"]);
     assert_eq!(code, 2, "{doc:#}");
-    assert_eq!(support_stack::codes(&doc), ["config_invalid"], "{doc:#}");
+    assert_eq!(codes(&doc), ["config_invalid"], "{doc:#}");
     assert!(
-        support_stack::str_of(support_stack::finding(&doc, "config_invalid"), "fix")
-            .contains("AUTHPLANE_DEV_CONTAINER"),
+        str_of(finding(&doc, "config_invalid"), "fix").contains("AUTHPLANE_DEV_CONTAINER"),
         "{doc:#}"
     );
     assert_eq!(
