@@ -206,7 +206,7 @@ pub enum ServeTarget {
 /// Flags of `serve authserver`.
 #[derive(Debug, Args, Default)]
 pub struct ServeAuthserverArgs {
-    /// Where the signing key, resources and clients are kept [default: <run-dir>/authserver]
+    /// Where the signing key, resources and clients are kept [default: RUN_DIR/authserver]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }

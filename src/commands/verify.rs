@@ -6,7 +6,7 @@
 //! handshake and an echo round trip (session era, stateless era, or auto), then negative probes
 //! (no token, a token for another resource, a token without the required scope).
 //!
-//! The resource / client / mint part is shared with `token` through [`Flow`].
+//! The resource / client / mint part is shared with `token` through `Flow`.
 
 use std::collections::BTreeSet;
 

@@ -1,9 +1,9 @@
 //! `doctor`: grouped, read-only checks of the environment, the configuration (offline) and the
-//! running stack (live). Steps are named "<group>: <check>"; every failure carries a [`Finding`].
+//! running stack (live). Steps are named `<group>: <check>`; every failure carries a [`Finding`].
 //! doctor never starts, registers or changes anything.
 //!
-//! The environment group is here; the configuration rules (pure, unit-tested) are in [`config`],
-//! the live checks in [`live`].
+//! The environment group is here; the configuration rules (pure, unit-tested) are in `config`,
+//! the live checks in `live`.
 
 use std::os::unix::fs::PermissionsExt as _;
 
