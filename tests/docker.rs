@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
+use support_stack::leaks::{assert_nothing_leaks, both_modes};
 use support_stack::{Stack, codes, finding, step, str_of};
 
 fn rt() -> &'static tokio::runtime::Runtime {
@@ -249,6 +250,20 @@ fn up_verify_status_clean_with_the_docker_backend() {
         "container logs: {doc:#}"
     );
 
+    // Nothing the container path prints leaks a secret or a full token (tests/security.rs checks
+    // the same for the embedded backend); doctor finds nothing wrong with a healthy container.
+    let mut seen = Vec::new();
+    let backend = ["--as", "docker", "--image", image];
+    for verb in [
+        &["status"][..],
+        &["logs", "authserver"],
+        &["verify", "--no-probes"],
+        &["doctor"],
+    ] {
+        both_modes(&stack, &[&backend[..], verb].concat(), 0, &mut seen);
+    }
+    assert_nothing_leaks(&stack, &seen);
+
     let (code, doc) = stack.json(&["--as", "docker", "clean"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(container(&docker, &name).is_none(), "container removed");
@@ -350,6 +365,23 @@ fn an_unreachable_daemon_is_docker_unreachable() {
     assert_eq!(f["code"], "docker_unreachable", "{doc:#}");
     assert!(
         f["message"].as_str().unwrap().contains("/nonexistent.sock"),
+        "{doc:#}"
+    );
+
+    // doctor's environment group says the same, with the docker backend selected...
+    let (code, doc) = stack.json(&["--as", "docker", "doctor", "--offline"]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(finding(&doc, "docker_unreachable")["severity"], "error");
+    assert_eq!(
+        step(&doc, "environment: Docker")["status"],
+        "fail",
+        "{doc:#}"
+    );
+    // ...and with auto it is only a note: `up` would use the embedded AS.
+    let (code, doc) = stack.json(&["--as", "auto", "doctor", "--offline"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        str_of(step(&doc, "environment: Docker"), "summary").contains("embedded"),
         "{doc:#}"
     );
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of the helper
 
+pub mod leaks;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

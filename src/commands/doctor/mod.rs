@@ -11,10 +11,10 @@ use serde_json::json;
 
 use crate::cli::{Component, DoctorArgs};
 use crate::commands::Context;
-use crate::config::{Settings, bind_address, var};
+use crate::config::{Backend, Settings, bind_address, var};
 use crate::diagnose::{Code, Finding};
 use crate::report::{Outcome, Run};
-use crate::stack::{ports, process};
+use crate::stack::{docker, ports, process};
 
 mod config;
 mod live;
@@ -28,7 +28,7 @@ pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let mut settings = ctx.settings.clone();
     crate::commands::verify::use_dialled_resource(&mut settings);
     let settings = &settings;
-    environment(&mut run, settings);
+    environment(&mut run, settings).await;
     config::configuration(&mut run, settings);
     if args.offline {
         let t = run.start("live: stack");
@@ -62,7 +62,51 @@ fn record(run: &mut Run<'_>, name: &str, ok: &str, findings: Vec<Finding>) {
     }
 }
 
-fn environment(run: &mut Run<'_>, settings: &Settings) {
+/// The Docker daemon, when the configured backend may use it. Returns whether our container (the
+/// configured name, this project's label) is running, so its published ports count as ours.
+async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) -> bool {
+    let t = run.start("environment: Docker");
+    if settings.backend == Backend::Embedded {
+        run.skip(t, "not used: the embedded backend is selected");
+        return false;
+    }
+    let docker = match docker::connect().await {
+        Ok(docker) => docker,
+        Err(finding) if settings.backend == Backend::Auto => {
+            run.pass(
+                t,
+                format!(
+                    "not answering; with --as auto, `up` uses the embedded AS ({})",
+                    finding.message
+                ),
+                json!(null),
+            );
+            return false;
+        }
+        Err(finding) => {
+            run.fail(t, finding.message.clone(), json!(null));
+            run.finding(finding);
+            return false;
+        }
+    };
+    let ours = docker::find(&docker, &settings.container_name)
+        .await
+        .ok()
+        .flatten()
+        .filter(|c| docker::is_running(c) && docker::project_of(c) == docker::project_hash());
+    let summary = match &ours {
+        Some(_) => format!(
+            "the daemon answers; container {} of this project runs",
+            settings.container_name
+        ),
+        None => "the daemon answers".to_owned(),
+    };
+    run.pass(t, summary, json!(null));
+    ours.is_some()
+}
+
+async fn environment(run: &mut Run<'_>, settings: &Settings) {
+    let our_container = docker_daemon(run, settings).await;
     let listeners = [
         (
             var::SERVER_ADDRESS,
@@ -88,7 +132,8 @@ fn environment(run: &mut Run<'_>, settings: &Settings) {
         if matches!(
             process::inspect(&settings.run_dir, component),
             process::PidState::Running(_)
-        ) {
+        ) || (component == Component::Authserver && our_container)
+        {
             continue;
         }
         let Ok(bind) = bind_address(name, &address) else {
