@@ -141,6 +141,31 @@ fn parse_listen_inodes(table: &str, port: u16) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `/proc/net/tcp` is read as text: any table parses without a panic, and a LISTEN row
+        /// for the port among garbage rows is found.
+        #[test]
+        fn fuzz_proc_net_tcp_never_panics_and_finds_listen_rows(
+            garbage in proptest::collection::vec("\\PC{0,60}", 0..6),
+            port in 1u16..,
+            inode in 1u64..,
+        ) {
+            let mut table = String::from("  sl  local_address rem_address st ...\n");
+            for line in &garbage {
+                table.push_str(line);
+                table.push('\n');
+            }
+            let _ = parse_listen_inodes(&table, port);
+            let listen_row = format!(
+                "   9: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0  0 {inode} 1 0\n"
+            );
+            table.push_str(&listen_row);
+            prop_assert!(parse_listen_inodes(&table, port).contains(&inode));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -467,6 +467,24 @@ pub fn alive(pid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A pid file is outside input (anyone can edit `.run/`): any text parses or is refused,
+        /// never a panic, and what we write reads back the same.
+        #[test]
+        fn fuzz_pid_files_never_panic_and_round_trip(
+            garbage in "\\PC{0,80}",
+            pid in 1u32..,
+            start_time in proptest::option::of(any::<u64>()),
+            component in "[a-z]{1,12}",
+        ) {
+            let _ = PidRecord::parse(&garbage);
+            let record = PidRecord { pid, start_time, component };
+            prop_assert_eq!(PidRecord::parse(&record.render()), Some(record));
+        }
+    }
+
     use super::*;
 
     #[test]
