@@ -208,15 +208,8 @@ impl Followed {
 async fn container_of(
     settings: &crate::config::Settings,
 ) -> Option<(stack::docker::Client, String)> {
-    if settings.backend == crate::config::Backend::Embedded {
-        return None;
-    }
-    let docker = stack::docker::connect().await.ok()?;
-    let found = stack::docker::find(&docker, &settings.container_name)
-        .await
-        .ok()??;
-    let id = found.id?;
-    Some((docker, id))
+    let (docker, found) = stack::docker::configured_container(settings).await?;
+    Some((docker, found.id?))
 }
 
 #[cfg(test)]

@@ -84,13 +84,7 @@ pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
 
 /// The managed container (name, running) when the Docker backend may be in use and one exists.
 async fn container_state(settings: &crate::config::Settings) -> Option<(String, bool)> {
-    if settings.backend == crate::config::Backend::Embedded {
-        return None;
-    }
-    let docker = stack::docker::connect().await.ok()?;
-    let found = stack::docker::find(&docker, &settings.container_name)
-        .await
-        .ok()??;
+    let (_, found) = stack::docker::configured_container(settings).await?;
     Some((
         settings.container_name.clone(),
         stack::docker::is_running(&found),

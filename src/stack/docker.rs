@@ -416,6 +416,31 @@ pub fn project_of(c: &ContainerSummary) -> String {
     project_label(c.labels.as_ref())
 }
 
+/// Whether `c` was started by authplane-dev in this project directory.
+pub fn is_own(c: &ContainerSummary) -> bool {
+    project_of(c) == project_hash()
+}
+
+/// Whether our container `name` (this project's label) is running; false when it cannot be told.
+pub async fn own_running(docker: &Docker, name: &str) -> bool {
+    find(docker, name)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|c| is_running(&c) && is_own(&c))
+}
+
+/// The daemon and the managed container of the configured name, when the backend may be Docker,
+/// the daemon answers and such a container exists (running or not).
+pub async fn configured_container(settings: &Settings) -> Option<(Docker, ContainerSummary)> {
+    if settings.backend == crate::config::Backend::Embedded {
+        return None;
+    }
+    let docker = connect().await.ok()?;
+    let found = find(&docker, &settings.container_name).await.ok()??;
+    Some((docker, found))
+}
+
 fn project_label(labels: Option<&HashMap<String, String>>) -> String {
     labels
         .and_then(|l| l.get(PROJECT_LABEL))
@@ -429,9 +454,8 @@ pub async fn remove_own(docker: &Docker, name: &str) -> anyhow::Result<Removal> 
     let Some(found) = find(docker, name).await.map_err(anyhow::Error::msg)? else {
         return Ok(Removal::Absent);
     };
-    let project = project_label(found.labels.as_ref());
-    if project != project_hash() {
-        return Ok(Removal::OtherProject(project));
+    if !is_own(&found) {
+        return Ok(Removal::OtherProject(project_of(&found)));
     }
     remove(docker, name).await?;
     Ok(Removal::Removed)

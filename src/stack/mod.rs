@@ -390,8 +390,8 @@ async fn ensure_container(
         .await
         .map_err(anyhow::Error::msg)?;
     if let Some(c) = &found {
-        let project = docker::project_of(c);
-        if project != docker::project_hash() {
+        if !docker::is_own(c) {
+            let project = docker::project_of(c);
             // Same name, started by authplane-dev in another directory: not ours to use or
             // replace (its volume holds that project's keys and registrations).
             run.fail(
@@ -598,13 +598,7 @@ async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool
     let docker = docker::connect().await.ok();
     if let Some(docker) = &docker
         && held.iter().any(|(c, _)| *c == Component::Authserver)
-        && docker::find(docker, &settings.container_name)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|c| {
-                docker::is_running(&c) && docker::project_of(&c) == docker::project_hash()
-            })
+        && docker::own_running(docker, &settings.container_name).await
     {
         // Our container publishes the AS's ports: "already running", not a conflict.
         held.retain(|(c, _)| *c != Component::Authserver);

@@ -89,20 +89,17 @@ async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) -> bool {
             return false;
         }
     };
-    let ours = docker::find(&docker, &settings.container_name)
-        .await
-        .ok()
-        .flatten()
-        .filter(|c| docker::is_running(c) && docker::project_of(c) == docker::project_hash());
-    let summary = match &ours {
-        Some(_) => format!(
+    let ours = docker::own_running(&docker, &settings.container_name).await;
+    let summary = if ours {
+        format!(
             "the daemon answers; container {} of this project runs",
             settings.container_name
-        ),
-        None => "the daemon answers".to_owned(),
+        )
+    } else {
+        "the daemon answers".to_owned()
     };
     run.pass(t, summary, json!(null));
-    ours.is_some()
+    ours
 }
 
 async fn environment(run: &mut Run<'_>, settings: &Settings) {
