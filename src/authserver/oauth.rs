@@ -296,7 +296,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authserver::store::{Policy, ResourceScope};
+    use crate::authserver::store::resource_with_scopes;
 
     fn client(scope: &str) -> Client {
         Client {
@@ -317,32 +317,10 @@ mod tests {
         }
     }
 
-    fn resource(scopes: &[&str]) -> Resource {
-        Resource {
-            id: "r".into(),
-            slug: "s".into(),
-            uri: "http://x/mcp".into(),
-            backend_kind: "mint".into(),
-            broker_provider_id: String::new(),
-            display_name: String::new(),
-            scopes: scopes
-                .iter()
-                .map(|n| ResourceScope {
-                    name: (*n).into(),
-                    description: String::new(),
-                    upstream: String::new(),
-                })
-                .collect(),
-            policy: Policy::default(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
-
     #[test]
     fn scope_rules() {
         let c = client("b a c");
-        let r = resource(&["a", "b", "z"]);
+        let r = resource_with_scopes(&["a", "b", "z"]);
         assert_eq!(decide_scope(&c, "", None).unwrap(), ["a", "b", "c"]);
         assert_eq!(decide_scope(&c, "  ", Some(&r)).unwrap(), ["a", "b"]);
         assert_eq!(decide_scope(&c, "b a b", Some(&r)).unwrap(), ["a", "b"]);
@@ -353,7 +331,7 @@ mod tests {
                 .contains("not declared")
         );
         assert!(
-            decide_scope(&c, "", Some(&resource(&["q"])))
+            decide_scope(&c, "", Some(&resource_with_scopes(&["q"])))
                 .unwrap_err()
                 .starts_with("none of")
         );

@@ -285,6 +285,30 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// A resource declaring `scopes` (nothing else set), for unit tests of the rules that read them.
+#[cfg(test)]
+pub fn resource_with_scopes(scopes: &[&str]) -> Resource {
+    Resource {
+        id: "r".into(),
+        slug: "s".into(),
+        uri: "http://x/mcp".into(),
+        backend_kind: "mint".into(),
+        broker_provider_id: String::new(),
+        display_name: String::new(),
+        scopes: scopes
+            .iter()
+            .map(|n| ResourceScope {
+                name: (*n).into(),
+                description: String::new(),
+                upstream: String::new(),
+            })
+            .collect(),
+        policy: Policy::default(),
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,30 +166,8 @@ pub async fn ready() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authserver::store::{Resource, ResourceScope};
+    use crate::authserver::store::resource_with_scopes;
     use crate::config::Vars;
-
-    fn resource(scopes: &[&str]) -> Resource {
-        Resource {
-            id: "i".into(),
-            slug: "s".into(),
-            uri: String::new(),
-            backend_kind: "mint".into(),
-            broker_provider_id: String::new(),
-            display_name: String::new(),
-            scopes: scopes
-                .iter()
-                .map(|n| ResourceScope {
-                    name: (*n).into(),
-                    description: String::new(),
-                    upstream: String::new(),
-                })
-                .collect(),
-            policy: crate::authserver::store::Policy::default(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
-    }
 
     #[test]
     fn document_follows_the_configuration() {
@@ -201,7 +179,10 @@ mod tests {
         assert_eq!(keys[0], "issuer");
         assert_eq!(keys[6], "jwks_uri");
         let data = Data {
-            resources: vec![resource(&["b", "a"]), resource(&["a", "c"])],
+            resources: vec![
+                resource_with_scopes(&["b", "a"]),
+                resource_with_scopes(&["a", "c"]),
+            ],
             ..Data::default()
         };
         let doc = metadata_document(&config, &data);
