@@ -11,21 +11,9 @@ set -euo pipefail
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 3; }
 bin=$(realpath "${1:-target/release/authplane-dev}")
 secs=${2:-5}
-work=$(mktemp -d)
-trap '(cd "$work" && "$bin" clean --all >/dev/null 2>&1) || true; rm -rf "$work"' EXIT
-base=$((32000 + RANDOM % 2000))
-cat > "$work/.env" <<ENV
-AUTHPLANE_SERVER_ISSUER=http://localhost:$base
-AUTHPLANE_ISSUER=http://localhost:$base
-AUTHPLANE_SERVER_ADDRESS=:$base
-AUTHPLANE_ADMIN_ADDRESS=:$((base + 1))
-AUTHPLANE_BASE_URL=http://localhost:$((base + 2))
-PORT=$((base + 2))
-AUTHPLANE_ADMIN_API_KEY=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-AUTHPLANE_DEV_AS=embedded
-ENV
-chmod 600 "$work/.env"
-cd "$work"
+# shellcheck source=scripts/scratch-stack.sh
+. "$(dirname "$0")/scratch-stack.sh"
+scratch_stack 32000
 "$bin" up >/dev/null
 "$bin" verify >/dev/null
 token=$("$bin" token)

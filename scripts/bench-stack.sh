@@ -11,20 +11,9 @@ set -euo pipefail
 bin=$(realpath "${1:-target/release/authplane-dev}")
 runs=${2:-20}
 curl_script=$(realpath "$(dirname "$0")/verify-curl.sh")
-work=$(mktemp -d)
-trap '(cd "$work" && "$bin" clean --all >/dev/null 2>&1) || true; rm -rf "$work"' EXIT
-base=$((30000 + RANDOM % 2000))
-cat > "$work/.env" <<ENV
-AUTHPLANE_SERVER_ISSUER=http://localhost:$base
-AUTHPLANE_ISSUER=http://localhost:$base
-AUTHPLANE_SERVER_ADDRESS=:$base
-AUTHPLANE_ADMIN_ADDRESS=:$((base + 1))
-AUTHPLANE_BASE_URL=http://localhost:$((base + 2))
-PORT=$((base + 2))
-AUTHPLANE_ADMIN_API_KEY=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-AUTHPLANE_DEV_AS=embedded
-ENV
-cd "$work"
+# shellcheck source=scripts/scratch-stack.sh
+. "$(dirname "$0")/scratch-stack.sh"
+scratch_stack 30000
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
 ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
