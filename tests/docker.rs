@@ -612,6 +612,19 @@ impl Registry {
 }
 
 /// Removes an image on drop (force: the tag is this test's own).
+/// A loopback registry serving an image tagged after the test's container `name` (so every run
+/// pulls something new), its reference, and the guard that removes it once pulled.
+fn served_image(docker: &Docker, name: &str) -> (Registry, String, ImageGuard) {
+    let tag = name.trim_start_matches("authplane-dev-test-");
+    let registry = Registry::start(TEST_REPO, tag);
+    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
+    let guard = ImageGuard {
+        docker: docker.clone(),
+        image: image.clone(),
+    };
+    (registry, image, guard)
+}
+
 struct ImageGuard {
     docker: Docker,
     image: String,
@@ -637,14 +650,8 @@ impl Drop for ImageGuard {
 fn up_pulls_an_absent_image_with_one_plain_line_per_layer_state() {
     let Some(docker) = docker() else { return };
     let name = unique("pull");
-    let tag = name.trim_start_matches("authplane-dev-test-").to_owned();
-    let registry = Registry::start(TEST_REPO, &tag);
-    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
     // Declared before the container's guard, so dropped after it.
-    let image_guard = ImageGuard {
-        docker: docker.clone(),
-        image: image.clone(),
-    };
+    let (_registry, image, image_guard) = served_image(&docker, &name);
     let cleanup = Cleanup {
         docker: docker.clone(),
         name: name.clone(),
@@ -713,13 +720,7 @@ fn up_on_a_terminal_draws_pull_bars_instead_of_lines() {
         return;
     }
     let name = unique("tty");
-    let tag = name.trim_start_matches("authplane-dev-test-").to_owned();
-    let registry = Registry::start(TEST_REPO, &tag);
-    let image = format!("127.0.0.1:{}/{TEST_REPO}:{tag}", registry.port);
-    let _image = ImageGuard {
-        docker: docker.clone(),
-        image: image.clone(),
-    };
+    let (_registry, image, _image) = served_image(&docker, &name);
     let _cleanup = Cleanup {
         docker: docker.clone(),
         name: name.clone(),
