@@ -569,11 +569,12 @@ async fn held_finding(
     }
 }
 
-/// Pre-flight for the Docker backend, before any image pull (which can take minutes): every port
-/// the stack needs is free or held by our own stack. Ours means the component's pid file names a
-/// live server of ours, or (for the AS) our container runs. Records a "ports" step only when
-/// something else holds a port; returns whether `up` may go on.
-async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool) -> bool {
+/// The ports the stack needs that something other than our stack holds, each with its
+/// `port_in_use` finding. A port is fine when free, when our component holds it (its pid file
+/// names a live server of ours), or — for the AS's ports, unless the embedded backend is selected —
+/// when this project's container runs. Holders are named: the container publishing the port when
+/// the engine knows one, else the host process.
+pub async fn foreign_held_ports(settings: &Settings, with_echo: bool) -> Vec<(u16, Finding)> {
     let mut components = vec![Component::Authserver];
     if with_echo {
         components.push(Component::Echo);
@@ -593,18 +594,31 @@ async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool
         );
     }
     if held.is_empty() {
-        return true;
+        return Vec::new();
     }
     let docker = docker::connect().await.ok();
     if let Some(docker) = &docker
+        && settings.backend != Backend::Embedded
         && held.iter().any(|(c, _)| *c == Component::Authserver)
         && docker::own_running(docker, &settings.container_name).await
     {
         // Our container publishes the AS's ports: "already running", not a conflict.
         held.retain(|(c, _)| *c != Component::Authserver);
-        if held.is_empty() {
-            return true;
-        }
+    }
+    let mut findings = Vec::new();
+    for (component, h) in &held {
+        findings.push((h.port, held_finding(docker.as_ref(), h, *component).await));
+    }
+    findings
+}
+
+/// Pre-flight for the Docker backend, before any image pull (which can take minutes): every port
+/// the stack needs is free or held by our own stack ([`foreign_held_ports`]). Records a "ports"
+/// step only when something else holds a port; returns whether `up` may go on.
+async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool) -> bool {
+    let held = foreign_held_ports(settings, with_echo).await;
+    if held.is_empty() {
+        return true;
     }
     let timer = run.start("ports");
     run.fail(
@@ -612,14 +626,14 @@ async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool
         format!(
             "port {} in use; nothing was pulled or started",
             held.iter()
-                .map(|(_, h)| h.port.to_string())
+                .map(|(port, _)| port.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        json!({"ports": held.iter().map(|(_, h)| h.port).collect::<Vec<_>>()}),
+        json!({"ports": held.iter().map(|(port, _)| port).collect::<Vec<_>>()}),
     );
-    for (component, h) in &held {
-        run.finding(held_finding(docker.as_ref(), h, *component).await);
+    for (_, finding) in held {
+        run.finding(finding);
     }
     false
 }

@@ -9,12 +9,12 @@ use std::os::unix::fs::PermissionsExt as _;
 
 use serde_json::json;
 
-use crate::cli::{Component, DoctorArgs};
+use crate::cli::DoctorArgs;
 use crate::commands::Context;
-use crate::config::{Backend, Settings, bind_address, var};
+use crate::config::{Backend, Settings};
 use crate::diagnose::{Code, Finding};
 use crate::report::{Outcome, Run};
-use crate::stack::{docker, ports, process};
+use crate::stack::{self, docker};
 
 mod config;
 mod live;
@@ -62,13 +62,12 @@ fn record(run: &mut Run<'_>, name: &str, ok: &str, findings: Vec<Finding>) {
     }
 }
 
-/// The Docker daemon, when the configured backend may use it. Returns whether our container (the
-/// configured name, this project's label) is running, so its published ports count as ours.
-async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) -> bool {
+/// The Docker daemon, when the configured backend may use it (and whether our container runs).
+async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) {
     let t = run.start("environment: Docker");
     if settings.backend == Backend::Embedded {
         run.skip(t, "not used: the embedded backend is selected");
-        return false;
+        return;
     }
     let docker = match docker::connect().await {
         Ok(docker) => docker,
@@ -81,12 +80,12 @@ async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) -> bool {
                 ),
                 json!(null),
             );
-            return false;
+            return;
         }
         Err(finding) => {
             run.fail(t, finding.message.clone(), json!(null));
             run.finding(finding);
-            return false;
+            return;
         }
     };
     let ours = docker::own_running(&docker, &settings.container_name).await;
@@ -99,54 +98,15 @@ async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) -> bool {
         "the daemon answers".to_owned()
     };
     run.pass(t, summary, json!(null));
-    ours
 }
 
 async fn environment(run: &mut Run<'_>, settings: &Settings) {
-    let our_container = docker_daemon(run, settings).await;
-    let listeners = [
-        (
-            var::SERVER_ADDRESS,
-            settings.server_address.clone(),
-            settings.server_port(),
-            Component::Authserver,
-        ),
-        (
-            var::ADMIN_ADDRESS,
-            settings.admin_address.clone(),
-            settings.admin_port(),
-            Component::Authserver,
-        ),
-        (
-            var::PORT,
-            format!(":{}", settings.port),
-            settings.port,
-            Component::Echo,
-        ),
-    ];
-    let mut findings = Vec::new();
-    for (name, address, port, component) in listeners {
-        if matches!(
-            process::inspect(&settings.run_dir, component),
-            process::PidState::Running(_)
-        ) || (component == Component::Authserver && our_container)
-        {
-            continue;
-        }
-        let Ok(bind) = bind_address(name, &address) else {
-            continue;
-        };
-        if let Err(holder) = ports::check(&bind, port) {
-            findings.push(
-                Finding::error(
-                    Code::PortInUse,
-                    format!("port {port} ({name}) is held by {}", holder.describe(port)),
-                    format!("stop that process, or set {name} to a free port"),
-                )
-                .why("the stack is not running, so `authplane-dev up` could not bind this port"),
-            );
-        }
-    }
+    docker_daemon(run, settings).await;
+    let findings = stack::foreign_held_ports(settings, true)
+        .await
+        .into_iter()
+        .map(|(_, finding)| finding)
+        .collect();
     record(
         run,
         "environment: ports",
