@@ -15,6 +15,7 @@
 //! - [`flow`] — the client side of the flow: admin API, token endpoint, MCP (both eras), JWT decoding.
 //! - [`diagnose`] — the byte-for-byte rules; turns observations into findings.
 //! - [`commands`] — one file per subcommand, orchestrating the modules above.
+//! - [`private_files`] — writing files that hold secrets (0700 directories, 0600 files, atomic).
 
 pub mod authserver;
 pub mod cli;
@@ -26,5 +27,6 @@ pub mod exit;
 pub mod flow;
 #[cfg(test)]
 mod fuzz;
+pub mod private_files;
 pub mod report;
 pub mod stack;

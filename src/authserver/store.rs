@@ -5,8 +5,6 @@
 //! Nothing here speaks HTTP; handlers in `admin/` and `oauth.rs` call [`Store::read`] and
 //! [`Store::update`].
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -16,6 +14,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
+
+use crate::private_files::{Durability, write_file};
+pub use crate::private_files::{create_private_dir, write_private_file};
 
 /// File name of the registrations inside the state directory.
 pub const STATE_FILE: &str = "state.json";
@@ -196,13 +197,6 @@ impl Store {
     }
 }
 
-/// Whether a write waits until the disk has the bytes (fsync).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Durability {
-    Synced,
-    Unsynced,
-}
-
 /// Why [`Store::update`] did not apply a change.
 #[derive(Debug)]
 pub enum UpdateError<E> {
@@ -210,45 +204,6 @@ pub enum UpdateError<E> {
     Refused(E),
     /// The state file could not be written.
     Persist(anyhow::Error),
-}
-
-/// Creates `dir` (and parents) and restricts it to the owner (0700).
-pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("restricting {} to its owner", dir.display()))
-}
-
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, synced, then
-/// renamed), mode 0600.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_file(path, bytes, Durability::Synced)
-}
-
-fn write_file(path: &Path, bytes: &[u8], durability: Durability) -> anyhow::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        // create_new: a leftover temporary file (of any mode) is never reused.
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        if durability == Durability::Synced {
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
 }
 
 /// Hashes a client secret as `sha256$<salt>$<digest>` (16 random salt bytes, base64url).
@@ -312,6 +267,7 @@ pub fn resource_with_scopes(scopes: &[&str]) -> Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn secrets_verify_only_with_the_right_value() {

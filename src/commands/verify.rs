@@ -652,7 +652,9 @@ impl<'c> Flow<'c> {
                     Ok(()) => run.pass(t, summary, detail),
                     Err(e) => run.warn(
                         t,
-                        format!("{summary}; could not save it ({e}), the next run creates another"),
+                        format!(
+                            "{summary}; could not save it ({e:#}), the next run creates another"
+                        ),
                         detail,
                     ),
                 }

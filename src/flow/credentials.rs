@@ -2,11 +2,11 @@
 //! (file mode 0600, directory 0700), with the admin URL and issuer they belong to so a
 //! credential from another AS is never reused.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::private_files::{create_private_dir, write_private_file};
 
 /// The file name inside the run directory.
 pub const FILE_NAME: &str = "client.json";
@@ -42,26 +42,16 @@ pub fn load(run_dir: &Path) -> Option<StoredClient> {
 }
 
 /// Writes the stored client (directory 0700, file 0600, replaced atomically).
-pub fn save(run_dir: &Path, client: &StoredClient) -> std::io::Result<()> {
-    std::fs::create_dir_all(run_dir)?;
-    std::fs::set_permissions(run_dir, std::fs::Permissions::from_mode(0o700))?;
-    let target = path(run_dir);
-    let tmp = run_dir.join(format!(".{FILE_NAME}.tmp"));
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let body = serde_json::to_string_pretty(client).map_err(std::io::Error::other)?;
-    file.write_all(body.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &target)
+pub fn save(run_dir: &Path, client: &StoredClient) -> anyhow::Result<()> {
+    create_private_dir(run_dir)?;
+    let body = serde_json::to_string_pretty(client)?;
+    write_private_file(&path(run_dir), body.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn round_trip_with_private_modes() {
