@@ -32,9 +32,10 @@ pub struct Cli {
 /// Flags every subcommand accepts.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// The .env file to read (and that `up` writes on first run)
-    #[arg(long, global = true, value_name = "PATH", default_value = ".env")]
-    pub env_file: PathBuf,
+    /// The .env file to read (and that `up` writes on first run); a file named here must exist
+    /// [default: .env]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
     /// The state directory: pid files, logs, client credentials, embedded AS data
     #[arg(long, global = true, value_name = "DIR", default_value = ".run")]
     pub run_dir: PathBuf,

@@ -33,6 +33,7 @@ pub mod var {
     pub const DEV_AS: &str = "AUTHPLANE_DEV_AS";
     pub const DEV_IMAGE: &str = "AUTHPLANE_DEV_IMAGE";
     pub const DEV_CONTAINER: &str = "AUTHPLANE_DEV_CONTAINER";
+    pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
 }
 
 /// The variables documented in the README configuration table, in table order.
@@ -57,7 +58,91 @@ pub const DOCUMENTED: &[&str] = &[
     var::DEV_AS,
     var::DEV_IMAGE,
     var::DEV_CONTAINER,
+    var::DEV_BEHIND_PROXY,
 ];
+
+/// Variables the real authserver reads that authplane-dev passes through without interpreting
+/// (reference §1.3); an unknown name close to one of these or to [`DOCUMENTED`] gets a "did you
+/// mean".
+pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
+    "AUTHPLANE_ADMIN_ENABLED",
+    "AUTHPLANE_CIMD_ENABLED",
+    "AUTHPLANE_CLIENT_CREDENTIALS_ENABLED",
+    "AUTHPLANE_CLIENT_CREDENTIALS_TOKEN_EXPIRY",
+    "AUTHPLANE_CLIENT_SECRET_PEPPER",
+    "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY",
+    "AUTHPLANE_DCR_MODE",
+    "AUTHPLANE_DPOP_ENABLED",
+    "AUTHPLANE_LOG_FORMAT",
+    "AUTHPLANE_LOG_LEVEL",
+    "AUTHPLANE_OAUTH_REQUIRE_SCOPE",
+    "AUTHPLANE_OAUTH_STATE_MAX_AGE",
+    "AUTHPLANE_RATE_LIMIT_AUTH_FAIL_MAX",
+    "AUTHPLANE_RATE_LIMIT_BURST",
+    "AUTHPLANE_RATE_LIMIT_ENABLED",
+    "AUTHPLANE_RATE_LIMIT_RPS",
+    "AUTHPLANE_RESOURCE",
+    "AUTHPLANE_RESOURCE_SCOPES",
+    "AUTHPLANE_RESOURCE_URI",
+    "AUTHPLANE_SERVER_ALLOWED_ORIGINS",
+    "AUTHPLANE_SESSION_COOKIE_NAME",
+    "AUTHPLANE_SESSION_MAX_AGE",
+    "AUTHPLANE_SESSION_SECURE",
+    "AUTHPLANE_SIGNING_ALGORITHM",
+    "AUTHPLANE_SIGNING_KEY_STORE",
+    "AUTHPLANE_STORAGE_DRIVER",
+    "AUTHPLANE_STORAGE_POSTGRES_DSN",
+    "AUTHPLANE_STORAGE_SQLITE_PATH",
+    "AUTHPLANE_TOKEN_EXCHANGE_ENABLED",
+    "AUTHPLANE_XAA_ENABLED",
+];
+
+/// A variable name that is set but that nothing reads, with the closest name that something does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    pub name: String,
+    pub source: Source,
+    pub suggestion: Option<String>,
+}
+
+/// The `AUTHPLANE_*` names set in `vars` that neither authplane-dev nor the authserver reads.
+///
+/// A name in our own namespace (`AUTHPLANE_DEV_*`) is always reported; any other `AUTHPLANE_*`
+/// name only when it is within a few typos of a known one, because the real authserver reads
+/// more variables than the reference lists and an unrelated name may be one of them.
+pub fn unknown_names(vars: &Vars) -> Vec<UnknownName> {
+    let known = || DOCUMENTED.iter().chain(AUTHSERVER_PASSTHROUGH).copied();
+    vars.values
+        .iter()
+        .filter(|(name, _)| name.starts_with("AUTHPLANE_") && !known().any(|k| k == *name))
+        .filter_map(|(name, (_, source))| {
+            let (distance, closest) = known()
+                .map(|k| (edit_distance(name, k), k))
+                .min_by_key(|(d, _)| *d)?;
+            let close = distance <= 3;
+            (close || name.starts_with("AUTHPLANE_DEV_")).then(|| UnknownName {
+                name: name.clone(),
+                source: *source,
+                suggestion: close.then(|| closest.to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// Levenshtein distance between two ASCII-ish names (characters, not bytes).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
 
 /// Built-in defaults.
 pub mod default {
@@ -107,10 +192,19 @@ pub struct Vars {
 impl Vars {
     /// Reads the `.env` file at `path` (a missing file is an empty one) and merges it under the
     /// given process environment.
+    ///
+    /// `required` is true when the user named the file (`--env-file`): then a missing file is a
+    /// configuration error instead of an empty file.
     pub fn load(
         path: &Path,
+        required: bool,
         process_env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Vars, ConfigError> {
+        if required && !path.exists() {
+            return Err(ConfigError::MissingEnvFile {
+                path: path.display().to_string(),
+            });
+        }
         let pairs = read_env_file(path)?;
         Ok(Vars::from_parts(process_env, pairs))
     }
@@ -136,6 +230,19 @@ impl Vars {
     pub fn set_flag(&mut self, name: &str, value: impl Into<String>) {
         self.values
             .insert(name.to_owned(), (value.into(), Source::Flag));
+    }
+
+    /// Records the value a setting resolved to when nothing set it; its source stays
+    /// [`Source::Default`].
+    fn set_default(&mut self, name: &str, value: &str) {
+        self.values
+            .entry(name.to_owned())
+            .and_modify(|(v, _)| {
+                if v.trim().is_empty() {
+                    value.clone_into(v);
+                }
+            })
+            .or_insert_with(|| (value.to_owned(), Source::Default));
     }
 
     /// The value of `name`, if set anywhere. An empty value counts as set (the real AS treats an
@@ -187,17 +294,36 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> 
     for item in iter {
         let (k, v) = item.map_err(|e| ConfigError::EnvFile {
             path: path.display().to_string(),
-            reason: describe_dotenv_error(&e),
+            reason: describe_dotenv_error(path, &e),
         })?;
         pairs.push((k, v));
     }
     Ok(pairs)
 }
 
-fn describe_dotenv_error(e: &dotenvy::Error) -> String {
+/// The parse error with the line number the user has to open (dotenvy reports the line's text and
+/// a character index, not its number).
+fn describe_dotenv_error(path: &Path, e: &dotenvy::Error) -> String {
     match e {
         dotenvy::Error::LineParse(line, index) => {
-            format!("line {line:?} cannot be parsed (at character {index})")
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let wanted = line.trim();
+            let number = text
+                .lines()
+                .position(|l| l.trim() == wanted)
+                .or_else(|| {
+                    // A value continued over several lines is reported joined: find its start.
+                    let first = wanted.lines().next().unwrap_or(wanted);
+                    text.lines().position(|l| l.trim() == first.trim())
+                })
+                .map(|i| i + 1);
+            match number {
+                Some(n) => format!(
+                    "line {n} ({line:?}) cannot be parsed at character {index}; a line is \
+                     KEY=value, a comment starting with #, or empty"
+                ),
+                None => format!("line {line:?} cannot be parsed (at character {index})"),
+            }
         }
         other => other.to_string(),
     }
@@ -278,6 +404,11 @@ pub struct Settings {
     pub run_dir: PathBuf,
     /// The raw variables, for child processes and for `doctor` to name sources.
     pub vars: Vars,
+    /// `AUTHPLANE_DEV_BEHIND_PROXY`: a proxy serves `AUTHPLANE_BASE_URL` / the issuer and
+    /// forwards to the listeners, so their ports may differ (the port rules become warnings).
+    pub behind_proxy: bool,
+    /// `AUTHPLANE_*` names that are set but read by nothing (typos), for a warning.
+    pub unknown_names: Vec<UnknownName>,
 }
 
 impl Settings {
@@ -306,24 +437,45 @@ impl Settings {
         let text = |name: &str, default: &str| -> String {
             vars.non_empty(name).unwrap_or(default).to_owned()
         };
-        let server_issuer = text(var::SERVER_ISSUER, default::ISSUER);
-        let server_address = text(var::SERVER_ADDRESS, default::SERVER_ADDRESS);
+        // Each pair that must agree (listen address and issuer, PORT and base URL) takes its
+        // default from the other half when only one is set, so moving a port is one variable.
+        // Two values that are both set are never adjusted: a mismatch is a finding.
+        let server_issuer = match vars.non_empty(var::SERVER_ISSUER) {
+            Some(issuer) => issuer.to_owned(),
+            None => match vars.non_empty(var::SERVER_ADDRESS) {
+                Some(address) => format!(
+                    "http://localhost:{}",
+                    listen_port(var::SERVER_ADDRESS, address)?
+                ),
+                None => default::ISSUER.to_owned(),
+            },
+        };
+        let server_address = match vars.non_empty(var::SERVER_ADDRESS) {
+            Some(address) => address.to_owned(),
+            None => explicit_port(&server_issuer)
+                .map_or_else(|| default::SERVER_ADDRESS.to_owned(), |p| format!(":{p}")),
+        };
         let admin_address = text(var::ADMIN_ADDRESS, default::ADMIN_ADDRESS);
-        let sdk_issuer = text(var::ISSUER, default::ISSUER);
-        let base_url = text(var::BASE_URL, default::BASE_URL);
-        let mcp_path = text(var::MCP_PATH, default::MCP_PATH);
+        let sdk_issuer = text(var::ISSUER, &server_issuer);
         let port = match vars.non_empty(var::PORT) {
-            None => default::PORT,
+            None => vars
+                .non_empty(var::BASE_URL)
+                .and_then(explicit_port)
+                .unwrap_or(default::PORT),
             Some(p) => p
                 .trim()
                 .parse::<u16>()
-                .map_err(|_| ConfigError::InvalidValue {
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| ConfigError::InvalidValue {
                     name: var::PORT.into(),
                     value: p.into(),
                     reason: "it must be a TCP port number (1-65535)".into(),
                     fix: format!("set {}=8080 or another free port", var::PORT),
                 })?,
         };
+        let base_url = text(var::BASE_URL, &format!("http://localhost:{port}"));
+        let mcp_path = text(var::MCP_PATH, default::MCP_PATH);
         let scopes: Vec<String> = text(var::SCOPES, default::SCOPES)
             .split_whitespace()
             .map(str::to_owned)
@@ -360,7 +512,28 @@ impl Settings {
             check_http_url(name, value)?;
         }
 
+        let behind_proxy = vars
+            .non_empty(var::DEV_BEHIND_PROXY)
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        let unknown_names = unknown_names(&vars);
+        // Children (the embedded servers, the container) see the resolved values, so a value
+        // derived here is the one they use too.
+        for (name, value) in [
+            (var::SERVER_ISSUER, &server_issuer),
+            (var::SERVER_ADDRESS, &server_address),
+            (var::ADMIN_ADDRESS, &admin_address),
+            (var::ISSUER, &sdk_issuer),
+            (var::BASE_URL, &base_url),
+            (var::MCP_PATH, &mcp_path),
+            (var::PORT, &port.to_string()),
+            (var::SCOPES, &scopes.join(" ")),
+        ] {
+            vars.set_default(name, value);
+        }
+
         Ok(Settings {
+            behind_proxy,
+            unknown_names,
             admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),
             session_secret: vars.non_empty(var::SESSION_SECRET).map(str::to_owned),
             server_issuer,
@@ -386,6 +559,50 @@ impl Settings {
         })
     }
 
+    /// Reads the `.env` file and the process environment and resolves settings. `env_file_named`
+    /// says the user passed `--env-file`, so a missing file is an error rather than an empty one.
+    pub fn load(
+        env_file: &Path,
+        env_file_named: bool,
+        run_dir: &Path,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let vars = Vars::load(env_file, env_file_named, std::env::vars())?;
+        Settings::resolve(vars, overrides, env_file, run_dir)
+    }
+
+    /// The same settings read again from the files (after `.env` was written or completed),
+    /// keeping the command-line overrides.
+    pub fn reload(&self) -> Result<Settings, ConfigError> {
+        let flag = |name: &str| {
+            (self.vars.source(name) == Source::Flag)
+                .then(|| self.vars.get(name).map(str::to_owned))
+                .flatten()
+        };
+        let overrides = Overrides {
+            backend: flag(var::DEV_AS).map(|_| self.backend),
+            image: flag(var::DEV_IMAGE),
+            mcp_url: flag(var::DEV_MCP_URL),
+        };
+        Settings::load(&self.env_file, false, &self.run_dir, &overrides)
+    }
+
+    /// True unless the MCP URL dialled (`--mcp-url` / `AUTHPLANE_DEV_MCP_URL`) is another server
+    /// than the embedded echo server's audience (loopback names count as the same host).
+    pub fn dials_embedded_echo(&self) -> bool {
+        self.mcp_url == self.audience()
+            || crate::diagnose::url::same_local_server(&self.mcp_url, &self.audience())
+    }
+
+    /// Dialling your own server (`--mcp-url`) without naming a resource URI: the URL dialled is
+    /// the resource identifier a token must be minted for.
+    pub fn use_dialled_resource(&mut self) {
+        if !self.dials_embedded_echo() && self.vars.source(var::DEV_RESOURCE_URI) == Source::Default
+        {
+            self.resource_uri.clone_from(&self.mcp_url);
+        }
+    }
+
     /// The audience the echo server expects: base URL + MCP path, joined with exactly one slash
     /// (the SDKs' rule; a trailing slash on the path is kept).
     pub fn audience(&self) -> String {
@@ -401,6 +618,12 @@ impl Settings {
     pub fn admin_port(&self) -> u16 {
         listen_port(var::ADMIN_ADDRESS, &self.admin_address).unwrap_or(9001)
     }
+}
+
+/// The port written in an absolute URL, if any (`http://h` has none; its scheme's default does not
+/// count).
+fn explicit_port(url: &str) -> Option<u16> {
+    url::Url::parse(url).ok()?.port()
 }
 
 /// `base_url` + `mcp_path` with exactly one slash at the join, as the Authplane SDKs build the
@@ -466,32 +689,17 @@ pub fn generate_secret(len: usize) -> String {
         .collect()
 }
 
-/// Writes a first `.env` (mode 0600) with fresh secrets and the default layout, unless one
-/// exists. Returns true when a file was written. Never overwrites.
-pub fn write_initial_env_file(path: &Path) -> std::io::Result<bool> {
+/// The first line of every `.env` authplane-dev writes; `clean --all` only deletes a file that
+/// starts with it.
+pub const ENV_FILE_HEADER: &str = "# Written by authplane-dev";
+
+/// Writes a first, complete `.env` (mode 0600) unless one exists: fresh secrets (or the ones
+/// already set) and every value that shapes the stack, as `settings` resolved them — so a later
+/// shell without the exported variables of this one sees the same stack. Returns true when a file
+/// was written. Never overwrites.
+pub fn write_initial_env_file(path: &Path, settings: &Settings) -> std::io::Result<bool> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let body = format!(
-        "# Written by authplane-dev on first run. Edit freely; authplane-dev never overwrites it.\n\
-         # The same variable names as the real authserver and the Authplane SDKs.\n\
-         {admin_key}={key}\n\
-         {session}={secret}\n\
-         {server_issuer}={issuer}\n\
-         {issuer_var}={issuer}\n\
-         {base_url}={base}\n\
-         {scopes}={scope}\n",
-        admin_key = var::ADMIN_API_KEY,
-        key = generate_secret(40),
-        session = var::SESSION_SECRET,
-        secret = generate_secret(40),
-        server_issuer = var::SERVER_ISSUER,
-        issuer_var = var::ISSUER,
-        issuer = default::ISSUER,
-        base_url = var::BASE_URL,
-        base = default::BASE_URL,
-        scopes = var::SCOPES,
-        scope = default::SCOPES,
-    );
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -499,11 +707,110 @@ pub fn write_initial_env_file(path: &Path) -> std::io::Result<bool> {
         .open(path);
     match file {
         Ok(mut f) => {
-            f.write_all(body.as_bytes())?;
+            f.write_all(initial_env_text(settings).as_bytes())?;
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+/// The text of a first `.env` for `settings` (pure apart from the generated secrets).
+pub fn initial_env_text(settings: &Settings) -> String {
+    let secret = |value: &Option<String>| value.clone().unwrap_or_else(|| generate_secret(40));
+    let mut lines = vec![
+        format!(
+            "{ENV_FILE_HEADER} on first run. Edit freely; authplane-dev never overwrites it."
+        ),
+        "# The same variable names as the real authserver and the Authplane SDKs. The values in"
+            .to_owned(),
+        "# each group must agree (doctor checks them); `authplane-dev init --ports` writes a new set."
+            .to_owned(),
+        format!("{}={}", var::ADMIN_API_KEY, secret(&settings.admin_api_key)),
+        format!("{}={}", var::SESSION_SECRET, secret(&settings.session_secret)),
+        "# Authorization server: its listeners and the issuer it announces.".to_owned(),
+    ];
+    let mut written = vec![var::ADMIN_API_KEY, var::SESSION_SECRET];
+    let mut put = |lines: &mut Vec<String>, name: &'static str, value: &str| {
+        lines.push(format!("{name}={}", dotenv_value(value)));
+        written.push(name);
+    };
+    put(&mut lines, var::SERVER_ADDRESS, &settings.server_address);
+    put(&mut lines, var::SERVER_ISSUER, &settings.server_issuer);
+    put(&mut lines, var::ADMIN_ADDRESS, &settings.admin_address);
+    lines.push(
+        "# MCP server: where its SDK discovers the AS, its public URL and port, the scopes it requires."
+            .to_owned(),
+    );
+    put(&mut lines, var::ISSUER, &settings.sdk_issuer);
+    put(&mut lines, var::BASE_URL, &settings.base_url);
+    put(&mut lines, var::MCP_PATH, &settings.mcp_path);
+    put(&mut lines, var::PORT, &settings.port.to_string());
+    put(&mut lines, var::SCOPES, &settings.scopes.join(" "));
+    let from_env: Vec<String> = settings
+        .vars
+        .values
+        .iter()
+        .filter(|(name, (_, source))| *source == Source::Env && !written.contains(&name.as_str()))
+        .map(|(name, (value, _))| format!("{name}={}", dotenv_value(value)))
+        .collect();
+    if !from_env.is_empty() {
+        lines.push("# From the environment of the first run.".to_owned());
+        lines.extend(from_env);
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Appends the secrets `settings` lacks (admin key, session secret) to the existing `.env` at
+/// `path`, under a comment saying so. The user's lines are kept byte for byte and in order; the
+/// file is replaced atomically and becomes mode 0600, since it now holds secrets. Returns the
+/// names appended (none: the file is untouched).
+pub fn append_missing_secrets(
+    path: &Path,
+    settings: &Settings,
+) -> anyhow::Result<Vec<&'static str>> {
+    let missing: Vec<&'static str> = [
+        (var::ADMIN_API_KEY, &settings.admin_api_key),
+        (var::SESSION_SECRET, &settings.session_secret),
+    ]
+    .into_iter()
+    .filter(|(_, value)| value.is_none())
+    .map(|(name, _)| name)
+    .collect();
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let mut text = std::fs::read(path)?;
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
+    text.extend_from_slice(
+        b"# Added by authplane-dev: the stack needs these secrets and they were not set.\n",
+    );
+    for name in &missing {
+        text.extend_from_slice(format!("{name}={}\n", generate_secret(40)).as_bytes());
+    }
+    crate::private_files::write_private_file(path, &text)?;
+    Ok(missing)
+}
+
+/// A value as a `.env` line holds it: bare when plain, single-quoted (verbatim) otherwise.
+fn dotenv_value(value: &str) -> String {
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+=,%~".contains(c));
+    if plain && !value.is_empty() {
+        value.to_owned()
+    } else if !value.contains('\'') && !value.contains('\\') {
+        format!("'{value}'")
+    } else {
+        format!(
+            "\"{}\"",
+            value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('$', "\\$")
+        )
     }
 }
 
@@ -619,9 +926,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
-        assert!(write_initial_env_file(&path).unwrap());
+        let settings = resolve(&[], &[], &Overrides::default());
+        assert!(write_initial_env_file(&path, &settings).unwrap());
         let first = std::fs::read_to_string(&path).unwrap();
-        assert!(!write_initial_env_file(&path).unwrap());
+        assert!(first.starts_with(ENV_FILE_HEADER), "{first}");
+        assert!(!write_initial_env_file(&path, &settings).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

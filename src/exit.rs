@@ -66,6 +66,11 @@ pub enum ConfigError {
          comments allowed). Fix the line, or point --env-file at another file"
     )]
     EnvFile { path: String, reason: String },
+    #[error(
+        "the env file {path} does not exist. It was named with --env-file, so authplane-dev does \
+         not fall back to another file. Fix: check the path, or drop --env-file to use ./.env"
+    )]
+    MissingEnvFile { path: String },
     #[error("{name}={value:?} is not valid: {reason}. Fix: {fix}")]
     InvalidValue {
         name: String,

@@ -60,6 +60,9 @@ pub enum Status {
 /// One step of a command, as shown to the user.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
+    /// Stable snake_case identifier for scripts (`mint_token`); derived from the name unless the
+    /// name holds a variable part (then given explicitly, see [`Run::start_step`]).
+    pub id: String,
     pub name: String,
     pub ok: bool,
     pub status: Status,
@@ -83,6 +86,9 @@ pub struct Outcome {
     pub text: Vec<String>,
     /// Set when a step failed without a finding explaining it.
     pub failed_step: bool,
+    /// Set when the configuration pre-flight refused to act: the run ends with exit 2 whatever
+    /// the findings' own classes.
+    pub refused: bool,
 }
 
 impl Outcome {
@@ -95,12 +101,13 @@ impl Outcome {
             data: Map::new(),
             text: Vec::new(),
             failed_step: false,
+            refused: false,
         }
     }
 
     /// False when any error finding was recorded or a step failed.
     pub fn ok(&self) -> bool {
-        !self.failed_step && !self.findings.iter().any(Finding::is_error)
+        !self.failed_step && !self.refused && !self.findings.iter().any(Finding::is_error)
     }
 
     /// The exit code this outcome leads to: the most serious class among the error findings
@@ -113,7 +120,9 @@ impl Outcome {
             .map(|f| f.code.exit())
             .max()
             .unwrap_or(Exit::Success);
-        if self.failed_step {
+        if self.refused {
+            Exit::Usage
+        } else if self.failed_step {
             from_findings.max(Exit::CheckFailed)
         } else {
             from_findings
@@ -137,6 +146,7 @@ impl Outcome {
 
 /// A step in progress; hand it back to [`Run::pass`] and friends to record how it ended.
 pub struct StepTimer {
+    id: String,
     name: String,
     started: Instant,
     spinner: Option<ProgressBar>,
@@ -157,6 +167,9 @@ pub struct Reporter {
     /// `--json` or with `NO_COLOR`.
     multi: Option<MultiProgress>,
     secrets: Mutex<Vec<String>>,
+    /// Steps, findings and the summary go to stderr instead of stdout (`token`: stdout carries
+    /// only the token).
+    diverted: std::sync::atomic::AtomicBool,
 }
 
 impl Reporter {
@@ -175,6 +188,7 @@ impl Reporter {
             color,
             multi: spinners.then(MultiProgress::new),
             secrets: Mutex::new(Vec::new()),
+            diverted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -238,6 +252,22 @@ impl Reporter {
         let _ = out.flush();
     }
 
+    /// From now on, human step lines, findings and the summary go to stderr; stdout keeps only
+    /// the command's result text (for `token`, whose stdout is captured as a credential).
+    pub fn divert_human_output(&self) {
+        self.diverted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A line of human report (steps, findings, summary): stdout, or stderr once diverted.
+    fn report_line(&self, text: &str) {
+        if self.diverted.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!("{}", self.redact(text));
+        } else {
+            self.line(text);
+        }
+    }
+
     /// Prints an informational note on stderr (human mode only; JSON mode stays silent there).
     pub fn note(&self, text: &str) {
         if !self.options.json {
@@ -257,7 +287,7 @@ impl Reporter {
             self.line(text);
         }
         if !outcome.steps.is_empty() || !outcome.findings.is_empty() {
-            self.line(&self.summary_line(outcome));
+            self.report_line(&self.summary_line(outcome));
         }
     }
 
@@ -309,7 +339,7 @@ impl Reporter {
                 step.summary
             )
         };
-        self.line(&line);
+        self.report_line(&line);
     }
 
     fn print_finding(&self, finding: &Finding) {
@@ -340,7 +370,7 @@ impl Reporter {
             block.push(format!("    differs in:    {differs}"));
         }
         block.push(format!("    how to fix:    {}", finding.fix));
-        self.line(&block.join("\n"));
+        self.report_line(&block.join("\n"));
     }
 
     fn summary_line(&self, outcome: &Outcome) -> String {
@@ -362,6 +392,20 @@ impl Reporter {
     }
 }
 
+/// The snake_case id of a step name: letters and digits kept (lower-cased), every other run of
+/// characters one underscore (`configuration: issuer` → `configuration_issuer`).
+pub fn step_id(name: &str) -> String {
+    let mut id = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c.to_ascii_lowercase());
+        } else if !id.is_empty() && !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    id.trim_end_matches('_').to_owned()
+}
+
 /// A command's run in progress: steps print as they complete (human mode) and accumulate into
 /// the [`Outcome`] returned by [`Run::finish`].
 pub struct Run<'r> {
@@ -370,8 +414,15 @@ pub struct Run<'r> {
 }
 
 impl<'r> Run<'r> {
-    /// Starts a step; on a terminal a spinner shows its name until it ends.
+    /// Starts a step whose id is its name in snake_case; on a terminal a spinner shows its name
+    /// until it ends.
     pub fn start(&self, name: &str) -> StepTimer {
+        self.start_step(&step_id(name), name)
+    }
+
+    /// Starts a step with an explicit stable `id`, for names that hold a value
+    /// (`resource demo-mcp` has the id `resource`).
+    pub fn start_step(&self, id: &str, name: &str) -> StepTimer {
         let spinner = self.reporter.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
@@ -382,6 +433,7 @@ impl<'r> Run<'r> {
             bar
         });
         StepTimer {
+            id: id.to_owned(),
             name: name.to_owned(),
             started: Instant::now(),
             spinner,
@@ -413,6 +465,11 @@ impl<'r> Run<'r> {
     /// Ends a step as skipped (summary says why).
     pub fn skip(&mut self, timer: StepTimer, summary: impl Into<String>) {
         self.end(timer, Status::Skip, &summary.into(), Value::Null);
+    }
+
+    /// Marks the run as refused by the configuration pre-flight (exit 2): nothing was started.
+    pub fn refuse(&mut self) {
+        self.outcome.refused = true;
     }
 
     /// Records a finding, printed at once in human mode.
@@ -456,6 +513,7 @@ impl<'r> Run<'r> {
             }
         }
         let step = Step {
+            id: timer.id,
             name: timer.name,
             ok: status != Status::Fail,
             status,

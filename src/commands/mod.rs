@@ -5,12 +5,12 @@
 //! Dispatch is the one exhaustive `match` in [`run`]: adding a verb is one variant in `cli.rs`,
 //! one file here, one arm below.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use crate::cli::{Cli, Command, ServeTarget};
-use crate::config::{Overrides, Settings, Vars};
+use crate::config::{Overrides, Settings};
 use crate::report::{Outcome, Reporter};
 
 pub mod clean;
@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod inspect;
 pub mod logs;
 pub mod multicall;
+pub mod preflight;
 pub mod serve_authserver;
 pub mod serve_echo;
 pub mod status;
@@ -46,7 +47,18 @@ impl<'r> Context<'r> {
             image: cli.global.image.clone(),
             mcp_url,
         };
-        let settings = load_settings(&cli.global.env_file, &cli.global.run_dir, &overrides)?;
+        let env_file = cli
+            .global
+            .env_file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".env"));
+        let settings = Settings::load(
+            &env_file,
+            cli.global.env_file.is_some(),
+            &cli.global.run_dir,
+            &overrides,
+        )
+        .with_context(|| format!("resolving settings from {}", env_file.display()))?;
         for secret in [&settings.admin_api_key, &settings.session_secret]
             .into_iter()
             .flatten()
@@ -55,18 +67,6 @@ impl<'r> Context<'r> {
         }
         Ok(Context { settings, reporter })
     }
-}
-
-/// Reads the `.env` file and the process environment and resolves settings.
-pub fn load_settings(
-    env_file: &Path,
-    run_dir: &Path,
-    overrides: &Overrides,
-) -> anyhow::Result<Settings> {
-    let vars = Vars::load(env_file, std::env::vars())?;
-    let settings = Settings::resolve(vars, overrides, env_file, run_dir)
-        .with_context(|| format!("resolving settings from {}", env_file.display()))?;
-    Ok(settings)
 }
 
 /// Name of the command, as used in the JSON `command` member.

@@ -1,7 +1,7 @@
 //! `token`: print a fresh access token (registering the resource and client as `verify` does).
 //!
 //! stdout carries only the token: in human mode the steps run against a silent reporter and only
-//! findings (on failure) reach the real one; under `--json` the steps are recorded as usual and
+//! findings (on failure, on stderr with the summary) reach the real one; under `--json` the steps are recorded as usual and
 //! `data` holds `{access_token, expires_in, scope, aud}`. The token is printed even without
 //! `--show-secrets` — printing it is what the user asked for.
 
@@ -36,7 +36,13 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         reporter: &silent,
     };
     let outcome = mint_token(args, &inner).await?;
+    // Whatever is shown besides the token goes to stderr, so `$(authplane-dev token)` captures
+    // the token or nothing.
+    ctx.reporter.divert_human_output();
     let mut run = ctx.reporter.run("token");
+    if outcome.refused {
+        run.refuse();
+    }
     let has_error_finding = outcome
         .findings
         .iter()
@@ -57,7 +63,9 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
 
 async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("token");
-    let ctx = &with_env_file(ctx, &mut run)?;
+    let Some(ctx) = &with_env_file(ctx, &mut run)? else {
+        return Ok(run.finish());
+    };
     let settings = &ctx.settings;
     let up = UpArgs {
         no_pull: false,

@@ -45,8 +45,9 @@ pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
 
 async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("up");
-    let fresh = stack::write_env_if_missing(&ctx.settings, ctx.reporter, &mut run)?;
-    let settings = fresh.as_ref().unwrap_or(&ctx.settings);
+    let Some(settings) = &crate::commands::preflight::prepare(ctx, &mut run)? else {
+        return Ok(run.finish());
+    };
 
     let up = stack::ensure_up(settings, args, &mut run, true).await?;
     if !up {

@@ -37,7 +37,9 @@ pub const CLIENT_NAME: &str = "authplane-dev";
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("verify");
-    let ctx = &with_env_file(ctx, &mut run)?;
+    let Some(ctx) = &with_env_file(ctx, &mut run)? else {
+        return Ok(run.finish());
+    };
     let settings = &ctx.settings;
     let with_echo = dials_embedded_echo(settings);
     if !crate::stack::ensure_up(settings, &args.up, &mut run, with_echo).await? {
@@ -151,29 +153,18 @@ const PROBE_STEPS: [&str; 3] = [
     "probe: token without the required scope",
 ];
 
-/// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
-/// resource identifier a token must be minted for (shared with `doctor`).
-pub(crate) fn use_dialled_resource(settings: &mut Settings) {
-    if !dials_embedded_echo(settings)
-        && settings.vars.source(var::DEV_RESOURCE_URI) == crate::config::Source::Default
-    {
-        settings.resource_uri.clone_from(&settings.mcp_url);
-    }
-}
-
-/// Writes the first `.env` when there is none (as `up` would) and returns a context whose
-/// settings include it, so the admin key generated there is the one the flow uses.
+/// Runs the configuration pre-flight (which writes or completes `.env`) and returns a context
+/// whose settings include what it wrote, or `None` when the configuration was refused.
 pub(crate) fn with_env_file<'r>(
     ctx: &Context<'r>,
     run: &mut Run<'_>,
-) -> anyhow::Result<Context<'r>> {
-    let mut settings = crate::stack::write_env_if_missing(&ctx.settings, ctx.reporter, run)?
-        .unwrap_or_else(|| ctx.settings.clone());
-    use_dialled_resource(&mut settings);
-    Ok(Context {
-        settings,
-        reporter: ctx.reporter,
-    })
+) -> anyhow::Result<Option<Context<'r>>> {
+    Ok(
+        crate::commands::preflight::prepare(ctx, run)?.map(|settings| Context {
+            settings,
+            reporter: ctx.reporter,
+        }),
+    )
 }
 
 /// The finding for an admin key the admin API refuses (shared with `doctor`).
@@ -195,10 +186,9 @@ pub(crate) fn admin_key_rejected(settings: &Settings, status: u16, description: 
 }
 
 /// True unless `--mcp-url` / `AUTHPLANE_DEV_MCP_URL` points at another server than the embedded
-/// echo server's audience (loopback names count as the same host).
+/// echo server's audience (see [`Settings::dials_embedded_echo`]).
 pub(crate) fn dials_embedded_echo(settings: &Settings) -> bool {
-    settings.mcp_url == settings.audience()
-        || url::same_local_server(&settings.mcp_url, &settings.audience())
+    settings.dials_embedded_echo()
 }
 
 /// The configured resource URI must be the audience the server checks (step "resource URI").

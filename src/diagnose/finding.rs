@@ -34,6 +34,8 @@ pub enum Code {
     ScopeNotEnforced,
     ClockSkew,
     WeakSecret,
+    FilePermissions,
+    UnknownVariable,
     ConfigInvalid,
 }
 
@@ -58,6 +60,8 @@ impl Code {
         Code::ScopeNotEnforced,
         Code::ClockSkew,
         Code::WeakSecret,
+        Code::FilePermissions,
+        Code::UnknownVariable,
         Code::ConfigInvalid,
     ];
 
@@ -82,6 +86,8 @@ impl Code {
             Code::ScopeNotEnforced => "scope_not_enforced",
             Code::ClockSkew => "clock_skew",
             Code::WeakSecret => "weak_secret",
+            Code::FilePermissions => "file_permissions",
+            Code::UnknownVariable => "unknown_variable",
             Code::ConfigInvalid => "config_invalid",
         }
     }

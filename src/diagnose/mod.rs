@@ -8,11 +8,13 @@
 //!   slash, case, whitespace).
 //! - [`claims`] checks a decoded token and the AS metadata against the configuration.
 //! - [`scope`] is the scope ledger: server, resource, client ceiling, token.
+//! - [`config`] holds the configuration rules doctor reports and every acting verb checks first.
 //! - [`clock`] compares this host's clock with the AS's `Date` header.
 //! - [`jwks`] checks the AS's signing keys; [`prm`] the MCP server's Protected Resource Metadata.
 
 pub mod claims;
 pub mod clock;
+pub mod config;
 mod finding;
 pub mod jwks;
 pub mod prm;

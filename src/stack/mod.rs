@@ -24,10 +24,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{Component, UpArgs};
-use crate::config::{self, Backend, Overrides, Settings, Source, var};
+use crate::config::{self, Backend, Settings, Source, var};
 use crate::diagnose::{Code, Finding};
 use crate::report::pull::PullEvent;
-use crate::report::{Reporter, Run};
+use crate::report::Run;
 
 use process::PidState;
 
@@ -114,84 +114,14 @@ fn backend_name(backend: Backend) -> &'static str {
     }
 }
 
-/// Writes the first `.env` (fresh secrets, mode 0600) when `settings.env_file` does not exist,
-/// recording a "configuration" step. Returns the settings re-resolved from the new file (so the
-/// generated admin key is used) when it wrote one, `None` when the file was already there; the
-/// new secrets are registered with `reporter` for redaction.
-///
-/// Call it before [`ensure_up`] and continue with the returned settings.
-pub fn write_env_if_missing(
-    settings: &Settings,
-    reporter: &Reporter,
-    run: &mut Run<'_>,
-) -> anyhow::Result<Option<Settings>> {
-    let timer = run.start("configuration");
-    let path = &settings.env_file;
-    let written = match config::write_initial_env_file(path) {
-        Ok(written) => written,
-        Err(e) => {
-            run.fail(
-                timer,
-                format!("cannot write {}", path.display()),
-                json!({"env_file": path.display().to_string(), "error": e.to_string()}),
-            );
-            return Err(crate::exit::EnvError::explained(
-                format!("cannot write the first {}", path.display()),
-                e.to_string(),
-                "check the permissions of its directory, or pass --env-file PATH",
-            )
-            .into());
-        }
-    };
-    if !written {
-        run.pass(
-            timer,
-            format!("using {}", path.display()),
-            json!({"env_file": path.display().to_string(), "written": false}),
-        );
-        return Ok(None);
-    }
-    let overrides = overrides_of(settings);
-    let fresh = crate::commands::load_settings(path, &settings.run_dir, &overrides)?;
-    for secret in [&fresh.admin_api_key, &fresh.session_secret]
-        .into_iter()
-        .flatten()
-    {
-        reporter.secret(secret);
-    }
-    run.pass(
-        timer,
-        format!(
-            "{} written (0600) with a fresh admin key and session secret",
-            path.display()
-        ),
-        json!({"env_file": path.display().to_string(), "written": true}),
-    );
-    Ok(Some(fresh))
-}
-
-/// The command-line overrides that produced `settings` (they are recorded as flag-sourced vars).
-fn overrides_of(settings: &Settings) -> Overrides {
-    let flag = |name: &str| {
-        (settings.vars.source(name) == Source::Flag)
-            .then(|| settings.vars.get(name).map(str::to_owned))
-            .flatten()
-    };
-    Overrides {
-        backend: flag(var::DEV_AS).map(|_| settings.backend),
-        image: flag(var::DEV_IMAGE),
-        mcp_url: flag(var::DEV_MCP_URL),
-    }
-}
-
 /// Starts whatever is not running: the authorization server first, then (when `with_echo`) the
 /// echo MCP server, each health-waited up to `args.wait_timeout` seconds. Records a "backend"
 /// step and one step per component in `run` ("already running (pid N)" / "started (pid N) in X
 /// ms"; a failed step plus a finding on error). Returns `Ok(true)` when everything asked for is
 /// up, `Ok(false)` when a component failed (the finding says why).
 ///
-/// A missing `.env` is written first (see [`write_env_if_missing`]; callers that keep using their
-/// own settings afterwards should call that first). When the authorization server is (re)started
+/// Callers run the configuration pre-flight first (`commands::preflight`), which also writes or
+/// completes the `.env`; nothing here checks the configuration. When the authorization server is (re)started
 /// while an echo server from before is running, the echo server is restarted too: its SDK caches
 /// the old server's signing keys.
 pub async fn ensure_up(
@@ -201,24 +131,6 @@ pub async fn ensure_up(
     with_echo: bool,
 ) -> anyhow::Result<bool> {
     process::check_run_dir(&settings.run_dir)?;
-    let fresh;
-    let settings = if settings.env_file.exists() {
-        settings
-    } else {
-        // No reporter here to register the new secrets with; they only reach output through log
-        // tails, which the servers never write secrets into.
-        let quiet = Reporter::new(crate::report::OutputOptions {
-            json: true,
-            ..Default::default()
-        });
-        match write_env_if_missing(settings, &quiet, run)? {
-            Some(s) => {
-                fresh = s;
-                &fresh
-            }
-            None => settings,
-        }
-    };
 
     if settings.backend != Backend::Embedded && !preflight_ports(settings, run, with_echo).await {
         return Ok(false);

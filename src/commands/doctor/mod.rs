@@ -16,7 +16,6 @@ use crate::diagnose::{Code, Finding};
 use crate::report::{Outcome, Run};
 use crate::stack::{self, docker};
 
-mod config;
 mod live;
 
 pub use live::mcp_metadata;
@@ -26,10 +25,10 @@ pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let mut run = ctx.reporter.run("doctor");
     // The same resource URI verify would mint for (the dialled URL for your own server).
     let mut settings = ctx.settings.clone();
-    crate::commands::verify::use_dialled_resource(&mut settings);
+    settings.use_dialled_resource();
     let settings = &settings;
     environment(&mut run, settings).await;
-    config::configuration(&mut run, settings);
+    configuration(&mut run, settings);
     if args.offline {
         let t = run.start("live: stack");
         run.skip(t, "skipped: --offline");
@@ -37,6 +36,14 @@ pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         live::live(&mut run, settings).await?;
     }
     Ok(run.finish())
+}
+
+/// Records every configuration rule (the ones each acting verb checks first) as one step.
+fn configuration(run: &mut Run<'_>, settings: &Settings) {
+    for (rule, findings) in crate::diagnose::config::check(settings) {
+        let name = format!("configuration: {}", rule.name);
+        record(run, &name, rule.ok, findings);
+    }
 }
 
 /// Records one check: pass with `ok` when there are no findings, else fail (an error among them)
@@ -123,7 +130,7 @@ async fn environment(run: &mut Run<'_>, settings: &Settings) {
         )),
         Ok(meta) if meta.permissions().mode() & 0o077 != 0 => findings.push(
             Finding::warning(
-                Code::WeakSecret,
+                Code::FilePermissions,
                 format!("{} is readable by other users", settings.env_file.display()),
                 format!("chmod 600 {}", settings.env_file.display()),
             )

@@ -1,0 +1,142 @@
+//! The pre-flight every acting verb (`up`, `verify`, `token`) runs before anything else: the
+//! configuration rules doctor reports ([`crate::diagnose::config`]), then the `.env` written or
+//! completed. Not a verb of its own; a step the verbs share.
+//!
+//! An error-level finding stops the verb here, before it starts a process or container, calls
+//! the admin API or waits for anything: the run is marked refused (exit 2) and carries the same
+//! findings doctor would print.
+
+use serde_json::json;
+
+use crate::commands::Context;
+use crate::config::{self, Settings};
+use crate::diagnose::config as rules;
+use crate::report::Run;
+
+/// What the configuration rules are checked against when a secret is unset: the pre-flight
+/// generates it into `.env` before anything starts, so "unset" is not a problem here.
+const PLACEHOLDER_SECRET: &str = "placeholder-for-a-secret-generated-before-start";
+
+/// Checks the configuration and writes or completes `.env`. Returns the settings to act on, or
+/// `None` when a rule found an error (the run is then refused: exit 2, nothing started).
+pub fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Option<Settings>> {
+    let mut settings = ctx.settings.clone();
+    settings.use_dialled_resource();
+    if !check(&settings, run) {
+        return Ok(None);
+    }
+    let Some(mut completed) = complete_env_file(&settings, run)? else {
+        return Ok(Some(settings));
+    };
+    completed.use_dialled_resource();
+    for secret in [&completed.admin_api_key, &completed.session_secret]
+        .into_iter()
+        .flatten()
+    {
+        ctx.reporter.secret(secret);
+    }
+    Ok(Some(completed))
+}
+
+/// Records the "configuration" step: every rule, by id, and the findings. False (and the run
+/// refused) when a rule found an error.
+fn check(settings: &Settings, run: &mut Run<'_>) -> bool {
+    let t = run.start("configuration");
+    let mut as_completed = settings.clone();
+    for secret in [&mut as_completed.admin_api_key, &mut as_completed.session_secret] {
+        if secret.is_none() {
+            *secret = Some(PLACEHOLDER_SECRET.to_owned());
+        }
+    }
+    let results = rules::check(&as_completed);
+    let detail = json!({
+        "env_file": settings.env_file.display().to_string(),
+        "rules": results
+            .iter()
+            .map(|(rule, findings)| json!({
+                "id": rule.id,
+                "ok": !findings.iter().any(crate::diagnose::Finding::is_error),
+                "findings": findings.iter().map(|f| f.code).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>(),
+    });
+    let findings: Vec<_> = results.into_iter().flat_map(|(_, f)| f).collect();
+    let errors = findings.iter().filter(|f| f.is_error()).count();
+    let checked = rules::RULES.len();
+    if errors > 0 {
+        run.fail(
+            t,
+            format!(
+                "{errors} of the {checked} configuration rules failed; nothing was started"
+            ),
+            detail,
+        );
+    } else if findings.is_empty() {
+        run.pass(
+            t,
+            format!("{checked} rules passed ({})", settings.env_file.display()),
+            detail,
+        );
+    } else {
+        run.warn(
+            t,
+            format!("{checked} rules passed with {} warning(s)", findings.len()),
+            detail,
+        );
+    }
+    for finding in findings {
+        run.finding(finding);
+    }
+    if errors > 0 {
+        run.refuse();
+    }
+    errors == 0
+}
+
+/// Writes the first `.env`, or appends the secrets an existing one lacks; records a ".env" step
+/// when it changed anything. Returns the settings read again when it did.
+fn complete_env_file(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<Option<Settings>> {
+    let path = &settings.env_file;
+    let t = run.start(".env");
+    let written = config::write_initial_env_file(path, settings);
+    let summary = match written {
+        Ok(true) => format!(
+            "{} written (0600): every value above, a fresh admin key and session secret",
+            path.display()
+        ),
+        Ok(false) => match config::append_missing_secrets(path, settings) {
+            Ok(appended) if appended.is_empty() => {
+                run.pass(t, format!("using {}", path.display()), json!({"env_file": path.display().to_string(), "changed": false}));
+                return Ok(None);
+            }
+            Ok(appended) => format!(
+                "appended a fresh {} to {} (your lines are unchanged; mode 0600)",
+                appended.join(" and "),
+                path.display()
+            ),
+            Err(e) => return Err(cannot_write(run, t, path, &e.to_string())),
+        },
+        Err(e) => return Err(cannot_write(run, t, path, &e.to_string())),
+    };
+    run.pass(t, summary, json!({"env_file": path.display().to_string(), "changed": true}));
+    Ok(Some(settings.reload()?))
+}
+
+fn cannot_write(
+    run: &mut Run<'_>,
+    t: crate::report::StepTimer,
+    path: &std::path::Path,
+    error: &str,
+) -> anyhow::Error {
+    run.fail(
+        t,
+        format!("cannot write {}", path.display()),
+        json!({"env_file": path.display().to_string(), "error": error}),
+    );
+    crate::exit::EnvError::explained(
+        format!("cannot write {}", path.display()),
+        error.to_owned(),
+        "check the permissions of the file and its directory, or pass --env-file PATH",
+    )
+    .into()
+}
