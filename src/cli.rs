@@ -59,6 +59,8 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a complete .env for this directory (fresh secrets; --ports moves all three ports)
+    Init(InitArgs),
     /// Start the authorization server and the echo MCP server in the background, health-waited
     Up(UpArgs),
     /// Run the whole flow: register, mint, MCP handshake, tool call, negative probes
@@ -79,6 +81,37 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print shell completions
     Completions(CompletionsArgs),
+}
+
+/// Flags of `init`.
+#[derive(Debug, Args, Default)]
+pub struct InitArgs {
+    /// The AS public, AS admin and MCP server ports, e.g. 9100,9101,8180 [default: 9000,9001,8080]
+    #[arg(long, value_name = "AS,ADMIN,MCP", value_parser = parse_ports)]
+    pub ports: Option<StackPorts>,
+}
+
+/// The three ports of a stack, as `init --ports` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackPorts {
+    pub public: u16,
+    pub admin: u16,
+    pub mcp: u16,
+}
+
+fn parse_ports(text: &str) -> Result<StackPorts, String> {
+    let ports: Vec<u16> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u16>().ok().filter(|p| *p != 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{text:?} is not three port numbers (1-65535)"))?;
+    match ports[..] {
+        [public, admin, mcp] => Ok(StackPorts { public, admin, mcp }),
+        _ => Err(format!(
+            "{text:?} names {} port(s); give three: AS,ADMIN,MCP (e.g. 9100,9101,8180)",
+            ports.len()
+        )),
+    }
 }
 
 /// Flags of `up`.

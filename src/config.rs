@@ -571,6 +571,26 @@ impl Settings {
         Settings::resolve(vars, overrides, env_file, run_dir)
     }
 
+    /// These settings moved to the three given ports (listen addresses, issuers, URLs), the rest
+    /// kept; for `init --ports`.
+    pub fn on_ports(&self, public: u16, admin: u16, mcp: u16) -> Result<Settings, ConfigError> {
+        let mut vars = self.vars.clone();
+        let issuer = format!("http://localhost:{public}");
+        for (name, value) in [
+            (var::SERVER_ADDRESS, format!(":{public}")),
+            (var::SERVER_ISSUER, issuer.clone()),
+            (var::ISSUER, issuer),
+            (var::ADMIN_ADDRESS, format!(":{admin}")),
+            (var::BASE_URL, format!("http://localhost:{mcp}")),
+            (var::PORT, mcp.to_string()),
+        ] {
+            vars.set_flag(name, value);
+        }
+        vars.values.remove(var::DEV_ADMIN_URL);
+        vars.values.remove(var::DEV_PUBLIC_URL);
+        Settings::resolve(vars, &Overrides::default(), &self.env_file, &self.run_dir)
+    }
+
     /// The same settings read again from the files (after `.env` was written or completed),
     /// keeping the command-line overrides.
     pub fn reload(&self) -> Result<Settings, ConfigError> {

@@ -43,7 +43,10 @@ fn assert_nothing_started(stack: &Stack) {
         );
     }
     for port in [stack.ports.public, stack.ports.admin, stack.ports.echo] {
-        assert!(!listening(port), "something listens on {port} after a refused run");
+        assert!(
+            !listening(port),
+            "something listens on {port} after a refused run"
+        );
     }
 }
 
@@ -92,7 +95,10 @@ fn port_not_the_base_url_port_is_refused_before_anything_starts() {
         let f = finding(&doc, "audience_mismatch");
         assert_eq!(str_of(f, "expected"), other.to_string(), "{f:#}");
         assert_eq!(str_of(f, "actual"), stack.ports.echo.to_string(), "{f:#}");
-        assert!(str_of(f, "fix").contains("AUTHPLANE_DEV_BEHIND_PROXY"), "{f:#}");
+        assert!(
+            str_of(f, "fix").contains("AUTHPLANE_DEV_BEHIND_PROXY"),
+            "{f:#}"
+        );
     }
     assert_doctor_agrees(&stack, "audience_mismatch");
 }
@@ -132,7 +138,11 @@ fn an_issuer_with_a_trailing_slash_is_refused_as_issuer_mismatch() {
         "AUTHPLANE_SERVER_ISSUER",
         &format!("http://localhost:{p}/"),
     );
-    set_in_env_file(&stack, "AUTHPLANE_ISSUER", &format!("http://localhost:{p}/"));
+    set_in_env_file(
+        &stack,
+        "AUTHPLANE_ISSUER",
+        &format!("http://localhost:{p}/"),
+    );
     let doc = assert_refused(&stack, "verify", "issuer_mismatch");
     assert_eq!(
         str_of(finding(&doc, "issuer_mismatch"), "differs"),
@@ -163,7 +173,11 @@ fn two_components_on_one_port_are_refused() {
     let stack = Stack::new();
     let p = stack.ports.public;
     set_in_env_file(&stack, "PORT", &p.to_string());
-    set_in_env_file(&stack, "AUTHPLANE_BASE_URL", &format!("http://localhost:{p}"));
+    set_in_env_file(
+        &stack,
+        "AUTHPLANE_BASE_URL",
+        &format!("http://localhost:{p}"),
+    );
     let doc = assert_refused(&stack, "verify", "config_invalid");
     assert!(
         str_of(finding(&doc, "config_invalid"), "message")
@@ -186,7 +200,8 @@ fn the_human_refusal_shows_doctors_finding_block_and_exit_2() {
     assert!(stdout.contains("how to fix:"), "{stdout}");
     // The summary counts what was shown: one failed step, one error.
     assert!(
-        stdout.contains("FAILED: 0 passed, 0 warned, 1 failed, 0 skipped; 1 error(s), 0 warning(s)"),
+        stdout
+            .contains("FAILED: 0 passed, 0 warned, 1 failed, 0 skipped; 1 error(s), 0 warning(s)"),
         "{stdout}"
     );
     assert_nothing_started(&stack);
@@ -209,11 +224,17 @@ fn a_hand_written_env_that_only_moves_the_ports_verifies_first_time() {
     assert_eq!(doc["ok"], true);
     // The secrets were appended under a comment; the user's lines are untouched and first.
     let text = std::fs::read_to_string(&env_file).unwrap();
-    assert!(text.starts_with(&format!("{hand_written}\n# Added by authplane-dev")), "{text}");
+    assert!(
+        text.starts_with(&format!("{hand_written}\n# Added by authplane-dev")),
+        "{text}"
+    );
     assert!(text.contains("\nAUTHPLANE_ADMIN_API_KEY="), "{text}");
     assert!(text.contains("\nAUTHPLANE_SESSION_SECRET="), "{text}");
     assert_eq!(mode(&env_file), 0o600);
-    assert!(str_of(step(&doc, ".env"), "summary").contains("appended"), "{doc:#}");
+    assert!(
+        str_of(step(&doc, ".env"), "summary").contains("appended"),
+        "{doc:#}"
+    );
     // A second run changes nothing in the file.
     let (exit, again) = stack.json(&["verify"]);
     assert_eq!(exit, 0, "{again:#}");
@@ -232,9 +253,15 @@ fn exported_ports_are_written_to_env_so_a_later_shell_finds_the_stack() {
         format!("AUTHPLANE_ADMIN_ADDRESS=:{}", stack.ports.admin),
         format!("PORT={}", stack.ports.echo),
         format!("AUTHPLANE_BASE_URL=http://localhost:{}", stack.ports.echo),
-        format!("AUTHPLANE_SERVER_ISSUER=http://localhost:{}", stack.ports.public),
+        format!(
+            "AUTHPLANE_SERVER_ISSUER=http://localhost:{}",
+            stack.ports.public
+        ),
     ] {
-        assert!(text.lines().any(|l| l == expected), "{expected} missing:\n{text}");
+        assert!(
+            text.lines().any(|l| l == expected),
+            "{expected} missing:\n{text}"
+        );
     }
     // A new shell: none of the exports.
     stack.env.clear();
@@ -310,4 +337,35 @@ fn token_refused_by_the_configuration_prints_nothing_on_stdout() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("scope_mismatch"));
     assert_nothing_started(&stack);
+}
+
+#[test]
+fn init_moves_all_three_ports_in_one_command_and_never_overwrites() {
+    let mut stack = Stack::without_env_file();
+    stack.env = vec![("AUTHPLANE_DEV_AS".to_owned(), "embedded".to_owned())];
+    let p = stack.ports;
+    let ports = format!("{},{},{}", p.public, p.admin, p.echo);
+    let (exit, doc) = stack.json(&["init", "--ports", &ports]);
+    assert_eq!(exit, 0, "{doc:#}");
+    let env_file = stack.path(".env");
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    assert_eq!(mode(&env_file), 0o600);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("AUTHPLANE_SERVER_ISSUER=http://localhost:{}", p.public)),
+        "{text}"
+    );
+    let (exit, verify) = stack.json(&["verify"]);
+    assert_eq!(exit, 0, "{verify:#}");
+    // A second init refuses and leaves the file as it was.
+    let out = stack.run(&["init", "--ports", "9100,9101,8180"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), text);
+    // Two equal ports are refused before anything is written.
+    let fresh = Stack::without_env_file();
+    let (exit, doc) = fresh.json(&["init", "--ports", "9100,9100,8180"]);
+    assert_eq!(exit, 2, "{doc:#}");
+    assert_eq!(codes(&doc), ["config_invalid"]);
+    assert!(!fresh.path(".env").exists());
 }

@@ -16,6 +16,7 @@ use crate::report::{Outcome, Reporter};
 pub mod clean;
 pub mod completions;
 pub mod doctor;
+pub mod init;
 pub mod inspect;
 pub mod logs;
 pub mod multicall;
@@ -72,6 +73,7 @@ impl<'r> Context<'r> {
 /// Name of the command, as used in the JSON `command` member.
 pub fn command_name(command: &Command) -> &'static str {
     match command {
+        Command::Init(_) => "init",
         Command::Up(_) => "up",
         Command::Verify(_) => "verify",
         Command::Doctor(_) => "doctor",
@@ -95,6 +97,7 @@ pub async fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<Outcome> {
     }
     let ctx = Context::load(cli, reporter)?;
     match &cli.command {
+        Command::Init(args) => init::run(args, &ctx),
         Command::Up(args) => up::run(args, &ctx).await,
         Command::Verify(args) => verify::run(args, &ctx).await,
         Command::Doctor(args) => doctor::run(args, &ctx).await,

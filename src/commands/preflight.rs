@@ -43,7 +43,10 @@ pub fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Option<Se
 fn check(settings: &Settings, run: &mut Run<'_>) -> bool {
     let t = run.start("configuration");
     let mut as_completed = settings.clone();
-    for secret in [&mut as_completed.admin_api_key, &mut as_completed.session_secret] {
+    for secret in [
+        &mut as_completed.admin_api_key,
+        &mut as_completed.session_secret,
+    ] {
         if secret.is_none() {
             *secret = Some(PLACEHOLDER_SECRET.to_owned());
         }
@@ -66,9 +69,7 @@ fn check(settings: &Settings, run: &mut Run<'_>) -> bool {
     if errors > 0 {
         run.fail(
             t,
-            format!(
-                "{errors} of the {checked} configuration rules failed; nothing was started"
-            ),
+            format!("{errors} of the {checked} configuration rules failed; nothing was started"),
             detail,
         );
     } else if findings.is_empty() {
@@ -106,7 +107,11 @@ fn complete_env_file(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<O
         ),
         Ok(false) => match config::append_missing_secrets(path, settings) {
             Ok(appended) if appended.is_empty() => {
-                run.pass(t, format!("using {}", path.display()), json!({"env_file": path.display().to_string(), "changed": false}));
+                run.pass(
+                    t,
+                    format!("using {}", path.display()),
+                    json!({"env_file": path.display().to_string(), "changed": false}),
+                );
                 return Ok(None);
             }
             Ok(appended) => format!(
@@ -118,7 +123,11 @@ fn complete_env_file(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<O
         },
         Err(e) => return Err(cannot_write(run, t, path, &e.to_string())),
     };
-    run.pass(t, summary, json!({"env_file": path.display().to_string(), "changed": true}));
+    run.pass(
+        t,
+        summary,
+        json!({"env_file": path.display().to_string(), "changed": true}),
+    );
     Ok(Some(settings.reload()?))
 }
 

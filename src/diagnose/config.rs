@@ -85,7 +85,10 @@ pub const RULES: &[Rule] = &[
 
 /// Runs every rule on `settings`; pure.
 pub fn check(settings: &Settings) -> Vec<(&'static Rule, Vec<Finding>)> {
-    RULES.iter().map(|rule| (rule, (rule.check)(settings))).collect()
+    RULES
+        .iter()
+        .map(|rule| (rule, (rule.check)(settings)))
+        .collect()
 }
 
 /// The expectations the configuration implies (before any network).
@@ -185,7 +188,9 @@ pub fn listeners(settings: &Settings) -> Vec<Finding> {
     ];
     let mut findings = Vec::new();
     for (address_var, address, listens, url_var, url) in pairs {
-        let Some(named) = reqwest::Url::parse(url).ok().and_then(|u| u.port_or_known_default())
+        let Some(named) = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.port_or_known_default())
         else {
             continue;
         };
@@ -492,7 +497,10 @@ mod tests {
     #[test]
     fn rule_ids_are_unique_snake_case() {
         let mut ids: Vec<&str> = RULES.iter().map(|r| r.id).collect();
-        assert!(ids.iter().all(|id| id.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(
+            ids.iter()
+                .all(|id| id.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), RULES.len());
@@ -530,7 +538,10 @@ mod tests {
         assert!(f[0].is_error());
         assert_eq!(f[0].expected.as_deref(), Some("9000"));
         assert_eq!(f[0].actual.as_deref(), Some("9100"));
-        assert!(f[0].message.contains("AUTHPLANE_SERVER_ADDRESS=:9100"), "{f:?}");
+        assert!(
+            f[0].message.contains("AUTHPLANE_SERVER_ADDRESS=:9100"),
+            "{f:?}"
+        );
         let admin = listeners(&settings(&[
             (var::ADMIN_ADDRESS, ":9101"),
             (var::DEV_ADMIN_URL, "http://localhost:9001"),
@@ -538,7 +549,10 @@ mod tests {
         assert_eq!(codes(&admin), [Code::ConfigInvalid]);
         assert!(admin[0].message.contains(var::DEV_ADMIN_URL), "{admin:?}");
         // Moving only the listener moves the derived URLs with it.
-        let moved = settings(&[(var::SERVER_ADDRESS, ":9100"), (var::ADMIN_ADDRESS, ":9101")]);
+        let moved = settings(&[
+            (var::SERVER_ADDRESS, ":9100"),
+            (var::ADMIN_ADDRESS, ":9101"),
+        ]);
         assert_eq!(moved.server_issuer, "http://localhost:9100");
         assert_eq!(moved.admin_url, "http://localhost:9101");
         assert!(listeners(&moved).is_empty());
@@ -559,7 +573,10 @@ mod tests {
             (var::BASE_URL, "http://localhost:9000"),
         ]));
         assert_eq!(codes(&f), [Code::ConfigInvalid]);
-        assert!(f[0].message.contains("AUTHPLANE_SERVER_ADDRESS and PORT"), "{f:?}");
+        assert!(
+            f[0].message.contains("AUTHPLANE_SERVER_ADDRESS and PORT"),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -567,7 +584,10 @@ mod tests {
         let f = variable_names(&settings(&[("AUTHPLANE_ISUER", "http://localhost:9000")]));
         assert_eq!(codes(&f), [Code::UnknownVariable]);
         assert!(!f[0].is_error());
-        assert!(f[0].message.contains("did you mean AUTHPLANE_ISSUER?"), "{f:?}");
+        assert!(
+            f[0].message.contains("did you mean AUTHPLANE_ISSUER?"),
+            "{f:?}"
+        );
         // A variable only the real authserver reads is known; an unrelated name is left alone.
         let passthrough = settings(&[
             ("AUTHPLANE_LOG_LEVEL", "debug"),
@@ -692,10 +712,19 @@ mod tests {
     #[test]
     fn unset_secrets_are_a_warning_naming_the_env_file() {
         let vars = Vars::from_parts(Vec::new(), Vec::new());
-        let s = Settings::resolve(vars, &Overrides::default(), Path::new("my.env"), Path::new(".run"))
-            .unwrap();
+        let s = Settings::resolve(
+            vars,
+            &Overrides::default(),
+            Path::new("my.env"),
+            Path::new(".run"),
+        )
+        .unwrap();
         let f = secrets(&s);
         assert_eq!(codes(&f), [Code::WeakSecret, Code::WeakSecret]);
-        assert!(f.iter().all(|f| !f.is_error() && f.message.contains("my.env")), "{f:?}");
+        assert!(
+            f.iter()
+                .all(|f| !f.is_error() && f.message.contains("my.env")),
+            "{f:?}"
+        );
     }
 }

@@ -26,8 +26,8 @@ use serde_json::json;
 use crate::cli::{Component, UpArgs};
 use crate::config::{self, Backend, Settings, Source, var};
 use crate::diagnose::{Code, Finding};
-use crate::report::pull::PullEvent;
 use crate::report::Run;
+use crate::report::pull::PullEvent;
 
 use process::PidState;
 

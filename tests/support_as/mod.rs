@@ -52,8 +52,9 @@ pub fn command(dir: &Path, env: &[(&str, &str)]) -> Command {
         .env("HOME", dir)
         .env("NO_COLOR", "1")
         .current_dir(dir)
+        // An empty env file: everything comes from `env` (a named --env-file must exist).
         .arg("--env-file")
-        .arg(dir.join("absent.env"))
+        .arg("/dev/null")
         .arg("--run-dir")
         .arg(dir.join(".run"))
         .args(["serve", "authserver", "--state-dir"])
