@@ -131,29 +131,29 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
     let echo = stack.ports.echo;
     let audience = format!("http://localhost:{echo}/mcp");
 
-    // Register resource drift-mcp with another URI (through `token`, which registers it).
+    // Register resource drift-mcp with another URI (through `token`, which registers it): the
+    // URL of another server, dialled as such, so the configuration is consistent and token acts.
+    let other = format!("http://localhost:{}/other", support_stack::free_port());
     with_env(
         &mut stack,
         &[
             ("AUTHPLANE_DEV_RESOURCE_SLUG", "drift-mcp"),
-            (
-                "AUTHPLANE_DEV_RESOURCE_URI",
-                &format!("http://localhost:{echo}/other"),
-            ),
+            ("AUTHPLANE_DEV_RESOURCE_URI", &other),
+            ("AUTHPLANE_DEV_MCP_URL", &other),
         ],
     );
     let (code, doc) = stack.json(&["token"]);
     assert_eq!(code, 0, "{doc:#}");
-    without_env(&mut stack, &["AUTHPLANE_DEV_RESOURCE_URI"]);
+    without_env(
+        &mut stack,
+        &["AUTHPLANE_DEV_RESOURCE_URI", "AUTHPLANE_DEV_MCP_URL"],
+    );
 
     let (code, doc) = verify(&stack, &["--no-probes"]);
     assert_eq!(code, 1, "{doc:#}");
     let f = finding(&doc, "resource_drift");
     assert_eq!(f["expected"], audience.as_str(), "{doc:#}");
-    assert_eq!(
-        f["actual"],
-        format!("http://localhost:{echo}/other").as_str()
-    );
+    assert_eq!(f["actual"], other.as_str());
     assert_eq!(step(&doc, "resource drift-mcp")["ok"], false);
 
     let (code, doc) = verify(&stack, &["--fix"]);
@@ -168,8 +168,8 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
     let (code, doc) = verify(&stack, &["--no-probes"]);
     assert_eq!(code, 0, "after --fix: {doc:#}");
 
-    // A resource URI with a trailing slash: audience_mismatch naming it, exit 1, the token is
-    // never spent.
+    // A resource URI with a trailing slash: audience_mismatch naming it, found by the
+    // configuration pre-flight (exit 2) before anything is registered or minted.
     with_env(
         &mut stack,
         &[
@@ -178,7 +178,7 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
         ],
     );
     let (code, doc) = verify(&stack, &[]);
-    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(code, 2, "{doc:#}");
     let f = finding(&doc, "audience_mismatch");
     assert!(
         f["differs"].as_str().unwrap().contains("trailing slash"),
@@ -191,9 +191,8 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
             .unwrap()
             .contains("AUTHPLANE_DEV_RESOURCE_URI")
     );
-    assert_eq!(step(&doc, "resource URI")["ok"], false);
-    assert_eq!(step(&doc, "resource slash-mcp")["status"], "skip");
-    assert_eq!(step(&doc, "MCP initialize")["status"], "skip");
+    assert_eq!(step(&doc, "configuration")["ok"], false);
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 1, "{doc:#}");
 }
 
 #[test]

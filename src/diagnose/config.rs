@@ -161,35 +161,38 @@ pub fn issuer(settings: &Settings) -> Vec<Finding> {
     findings
 }
 
-/// Each listener is on the port its URL names: the AS's public listener on the port of the URL
-/// the CLI reaches it at (the issuer unless `AUTHPLANE_DEV_PUBLIC_URL` is set), the admin listener
-/// on the port of `AUTHPLANE_DEV_ADMIN_URL`. Behind a proxy (`AUTHPLANE_DEV_BEHIND_PROXY`) a
-/// difference is only a warning.
+/// Each listener is on the port its URL names: the AS's public listener on the issuer's port, the
+/// admin listener on the port of `AUTHPLANE_DEV_ADMIN_URL` — when that URL is on this machine
+/// (loopback). An explicit `AUTHPLANE_DEV_PUBLIC_URL` is not checked: it exists to reach the AS
+/// somewhere else than the issuer says (a container network name, a port-forward, another AS).
+/// Behind a proxy (`AUTHPLANE_DEV_BEHIND_PROXY`) a difference is only a warning.
 pub fn listeners(settings: &Settings) -> Vec<Finding> {
-    let pairs = [
-        (
-            var::SERVER_ADDRESS,
-            settings.server_address.as_str(),
-            settings.server_port(),
-            if settings.vars.non_empty(var::DEV_PUBLIC_URL).is_some() {
-                var::DEV_PUBLIC_URL
-            } else {
-                var::SERVER_ISSUER
-            },
-            settings.public_url.as_str(),
-        ),
-        (
-            var::ADMIN_ADDRESS,
-            settings.admin_address.as_str(),
-            settings.admin_port(),
-            var::DEV_ADMIN_URL,
-            settings.admin_url.as_str(),
-        ),
-    ];
+    let mut pairs = vec![(
+        var::ADMIN_ADDRESS,
+        settings.admin_address.as_str(),
+        settings.admin_port(),
+        var::DEV_ADMIN_URL,
+        settings.admin_url.as_str(),
+    )];
+    if settings.vars.non_empty(var::DEV_PUBLIC_URL).is_none() {
+        pairs.insert(
+            0,
+            (
+                var::SERVER_ADDRESS,
+                settings.server_address.as_str(),
+                settings.server_port(),
+                var::SERVER_ISSUER,
+                settings.server_issuer.as_str(),
+            ),
+        );
+    }
     let mut findings = Vec::new();
     for (address_var, address, listens, url_var, url) in pairs {
+        // Only a loopback URL can be served by our own listener; any other host is a proxy, a
+        // container network name or another machine.
         let Some(named) = reqwest::Url::parse(url)
             .ok()
+            .filter(|u| u.host_str().is_some_and(url::is_loopback_host))
             .and_then(|u| u.port_or_known_default())
         else {
             continue;
