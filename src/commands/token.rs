@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::cli::{TokenArgs, UpArgs};
 use crate::commands::Context;
-use crate::commands::verify::{Flow, dials_embedded_echo, with_env_file};
+use crate::commands::verify::{Flow, with_env_file};
 use crate::flow::jwt;
 use crate::report::{ColorChoice, Outcome, OutputOptions, Reporter, Status};
 
@@ -66,7 +66,7 @@ async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outco
     if !crate::stack::ensure_up(settings, &up, &mut run, false).await? {
         return Ok(run.finish());
     }
-    let mut flow = Flow::new(ctx, dials_embedded_echo(settings), false)?;
+    let mut flow = Flow::new(ctx, settings.dials_embedded_echo(), false)?;
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }

@@ -151,14 +151,10 @@ const PROBE_STEPS: [&str; 3] = [
     "probe: token without the required scope",
 ];
 
-/// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
-/// resource identifier a token must be minted for (shared with `doctor`).
+/// [`Settings::use_dialled_resource`] as a function, for `with_env_file` and for
+/// `doctor/config.rs`, which are being rewritten elsewhere; new code calls the method.
 pub(crate) fn use_dialled_resource(settings: &mut Settings) {
-    if !dials_embedded_echo(settings)
-        && settings.vars.source(var::DEV_RESOURCE_URI) == crate::config::Source::Default
-    {
-        settings.resource_uri.clone_from(&settings.mcp_url);
-    }
+    settings.use_dialled_resource();
 }
 
 /// Writes the first `.env` when there is none (as `up` would) and returns a context whose
@@ -194,11 +190,10 @@ pub(crate) fn admin_key_rejected(settings: &Settings, status: u16, description: 
                 .compare("HTTP 2xx with the configured admin key", format!("HTTP {status}: {description}"))
 }
 
-/// True unless `--mcp-url` / `AUTHPLANE_DEV_MCP_URL` points at another server than the embedded
-/// echo server's audience (loopback names count as the same host).
+/// [`Settings::dials_embedded_echo`] as a function, for `run` and for `doctor/config.rs`, which
+/// is being rewritten elsewhere; new code calls the method.
 pub(crate) fn dials_embedded_echo(settings: &Settings) -> bool {
-    settings.mcp_url == settings.audience()
-        || url::same_local_server(&settings.mcp_url, &settings.audience())
+    settings.dials_embedded_echo()
 }
 
 /// The configured resource URI must be the audience the server checks (step "resource URI").

@@ -26,7 +26,7 @@ pub async fn run(args: &DoctorArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let mut run = ctx.reporter.run("doctor");
     // The same resource URI verify would mint for (the dialled URL for your own server).
     let mut settings = ctx.settings.clone();
-    crate::commands::verify::use_dialled_resource(&mut settings);
+    settings.use_dialled_resource();
     let settings = &settings;
     environment(&mut run, settings).await;
     config::configuration(&mut run, settings);
