@@ -10,9 +10,12 @@
 //! - [`scope`] is the scope ledger: server, resource, client ceiling, token.
 //! - [`clock`] compares this host's clock with the AS's `Date` header.
 //! - [`jwks`] checks the AS's signing keys; [`prm`] the MCP server's Protected Resource Metadata.
+//! - [`failure`] explains a request that failed: a server that does not answer, an AS that fails,
+//!   a refused admin key, a token endpoint error, an MCP server's refusal.
 
 pub mod claims;
 pub mod clock;
+pub mod failure;
 mod finding;
 pub mod jwks;
 pub mod prm;
