@@ -9,9 +9,10 @@ use serde_json::json;
 
 use crate::cli::{TokenArgs, UpArgs};
 use crate::commands::Context;
-use crate::commands::verify::{Flow, with_env_file};
+use crate::commands::verify::with_env_file;
 use crate::flow::jwt;
 use crate::report::{ColorChoice, Outcome, OutputOptions, Reporter, Status};
+use crate::steps::Flow;
 
 /// Runs the command.
 pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -66,7 +67,12 @@ async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outco
     if !crate::stack::ensure_up(settings, &up, &mut run, false).await? {
         return Ok(run.finish());
     }
-    let mut flow = Flow::new(ctx, settings.dials_embedded_echo(), false)?;
+    let mut flow = Flow::new(
+        settings,
+        ctx.reporter,
+        settings.dials_embedded_echo(),
+        false,
+    )?;
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
