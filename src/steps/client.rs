@@ -12,10 +12,11 @@ use crate::report::Run;
 use super::{CLIENT_NAME, Flow, PROBE_SCOPE};
 
 impl Flow<'_> {
-    /// Step "client": a client_credentials client whose ceiling holds the configured scope, the probe
-    /// scope and `extra`. A stored client is reused while the AS still has it active with that
-    /// grant and ceiling; otherwise a new one is created (never patched: a client we cannot
-    /// vouch for is replaced, so runs do not pile up clients nor mutate foreign ones).
+    /// Step "client": a client_credentials client whose ceiling holds the configured scope, the
+    /// probe scope and `extra`. A stored client is reused while the AS still has it active with
+    /// that grant and ceiling; otherwise a new one is created (never patched: a client we cannot
+    /// vouch for is replaced, so runs do not pile up clients nor mutate foreign ones). None after
+    /// a failed step.
     pub async fn ensure_client(
         &mut self,
         run: &mut Run<'_>,

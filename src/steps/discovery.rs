@@ -1,5 +1,6 @@
 //! Step "AS discovery": the AS's metadata, and its issuer checked against the configuration.
-//! Owns nothing but that step; the issuer rules are in `diagnose::claims`, the request in `flow::token`.
+//! Owns nothing but that step: the issuer rules are `diagnose::claims`', the request is
+//! `flow::token`'s.
 
 use serde_json::json;
 

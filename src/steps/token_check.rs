@@ -12,8 +12,8 @@ use crate::report::Run;
 use super::Flow;
 
 impl Flow<'_> {
-    /// Step "check token": decode the token and check it against the configuration before using it. False
-    /// when it would be refused.
+    /// Step "check token": decode the token and check it against the configuration before using
+    /// it; the scope ledger records what it carries. False when it would be refused.
     pub fn check_token(&mut self, run: &mut Run<'_>, token: &str) -> bool {
         let t = run.start("check token");
         let jwt = match jwt::decode(token) {
