@@ -52,7 +52,7 @@ pub struct Flow<'c> {
     /// [`Flow::discover`].
     pub expectations: Expectations,
     /// Where the scope is along the way: required, declared, allowed, carried.
-    pub ledger: Ledger,
+    ledger: Ledger,
     /// Register minted tokens as secrets (false for `token`, which prints the token on purpose).
     hide_tokens: bool,
     issuer: String,
