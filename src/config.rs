@@ -607,22 +607,6 @@ impl Settings {
         Settings::load(&self.env_file, false, &self.run_dir, &overrides)
     }
 
-    /// True unless the MCP URL dialled (`--mcp-url` / `AUTHPLANE_DEV_MCP_URL`) is another server
-    /// than the embedded echo server's audience (loopback names count as the same host).
-    pub fn dials_embedded_echo(&self) -> bool {
-        self.mcp_url == self.audience()
-            || crate::diagnose::url::same_local_server(&self.mcp_url, &self.audience())
-    }
-
-    /// Dialling your own server (`--mcp-url`) without naming a resource URI: the URL dialled is
-    /// the resource identifier a token must be minted for.
-    pub fn use_dialled_resource(&mut self) {
-        if !self.dials_embedded_echo() && self.vars.source(var::DEV_RESOURCE_URI) == Source::Default
-        {
-            self.resource_uri.clone_from(&self.mcp_url);
-        }
-    }
-
     /// The audience the echo server expects: base URL + MCP path, joined with exactly one slash
     /// (the SDKs' rule; a trailing slash on the path is kept).
     pub fn audience(&self) -> String {
@@ -637,6 +621,24 @@ impl Settings {
     /// The port of the AS admin listener.
     pub fn admin_port(&self) -> u16 {
         listen_port(var::ADMIN_ADDRESS, &self.admin_address).unwrap_or(9001)
+    }
+
+    /// True unless `--mcp-url` / `AUTHPLANE_DEV_MCP_URL` points at another server than the
+    /// embedded echo server's audience (loopback names count as the same host). `verify`,
+    /// `token`, `inspect` and `doctor` ask it to choose the audience a token must carry.
+    pub fn dials_embedded_echo(&self) -> bool {
+        self.mcp_url == self.audience()
+            || crate::diagnose::url::same_local_server(&self.mcp_url, &self.audience())
+    }
+
+    /// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
+    /// resource identifier a token must be minted for. Call it once, right after resolving, in
+    /// every verb that mints or checks for the dialled server (`verify`, `token`, `doctor`).
+    pub fn use_dialled_resource(&mut self) {
+        if !self.dials_embedded_echo() && self.vars.source(var::DEV_RESOURCE_URI) == Source::Default
+        {
+            self.resource_uri.clone_from(&self.mcp_url);
+        }
     }
 }
 

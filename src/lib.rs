@@ -14,6 +14,8 @@
 //! - [`echo`] — the embedded echo MCP server, protected by the official authplane-sdk verifier.
 //! - [`flow`] — the client side of the flow: admin API, token endpoint, MCP (both eras), JWT decoding.
 //! - [`diagnose`] — the byte-for-byte rules; turns observations into findings.
+//! - [`steps`] — the steps of the flow `verify` and `token` walk, one module per step (discovery,
+//!   resource, client, mint, token check, MCP round trip, probes).
 //! - [`commands`] — one file per subcommand, orchestrating the modules above.
 //! - [`private_files`] — writing files that hold secrets (0700 directories, 0600 files, atomic).
 
@@ -30,3 +32,4 @@ mod fuzz;
 pub mod private_files;
 pub mod report;
 pub mod stack;
+pub mod steps;

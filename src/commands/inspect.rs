@@ -7,7 +7,6 @@ use tokio::io::AsyncReadExt as _;
 
 use crate::cli::InspectArgs;
 use crate::commands::Context;
-use crate::commands::verify::dials_embedded_echo;
 use crate::diagnose::claims::{self, AudienceSource, Expectations};
 use crate::diagnose::{Finding, scope};
 use crate::exit::ConfigError;
@@ -35,7 +34,7 @@ pub async fn run(args: &InspectArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     })?;
     ctx.reporter.secret(raw.trim());
 
-    let with_echo = dials_embedded_echo(settings);
+    let with_echo = settings.dials_embedded_echo();
     let (audience, audience_source) = if with_echo {
         (settings.audience(), AudienceSource::Echo)
     } else {

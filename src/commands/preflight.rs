@@ -38,6 +38,18 @@ pub fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Option<Se
     Ok(Some(completed))
 }
 
+/// [`prepare`], as the context the verb continues with (its settings include what `.env` gained),
+/// or `None` when the configuration was refused.
+pub fn prepare_context<'r>(
+    ctx: &Context<'r>,
+    run: &mut Run<'_>,
+) -> anyhow::Result<Option<Context<'r>>> {
+    Ok(prepare(ctx, run)?.map(|settings| Context {
+        settings,
+        reporter: ctx.reporter,
+    }))
+}
+
 /// Records the "configuration" step: every rule, by id, and the findings. False (and the run
 /// refused) when a rule found an error.
 fn check(settings: &Settings, run: &mut Run<'_>) -> bool {

@@ -9,9 +9,9 @@ use serde_json::json;
 
 use crate::cli::{TokenArgs, UpArgs};
 use crate::commands::Context;
-use crate::commands::verify::{Flow, dials_embedded_echo, with_env_file};
 use crate::flow::jwt;
 use crate::report::{ColorChoice, Outcome, OutputOptions, Reporter, Status};
+use crate::steps::Flow;
 
 /// Runs the command.
 pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -63,7 +63,7 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
 
 async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("token");
-    let Some(ctx) = &with_env_file(ctx, &mut run)? else {
+    let Some(ctx) = &crate::commands::preflight::prepare_context(ctx, &mut run)? else {
         return Ok(run.finish());
     };
     let settings = &ctx.settings;
@@ -74,7 +74,12 @@ async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outco
     if !crate::stack::ensure_up(settings, &up, &mut run, false).await? {
         return Ok(run.finish());
     }
-    let mut flow = Flow::new(ctx, dials_embedded_echo(settings), false)?;
+    let mut flow = Flow::new(
+        settings,
+        ctx.reporter,
+        settings.dials_embedded_echo(),
+        false,
+    )?;
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }

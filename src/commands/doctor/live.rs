@@ -2,8 +2,8 @@
 //! this module fetches the observed values and records one step per check.
 
 use crate::cli::Component;
-use crate::commands::verify::admin_key_rejected;
 use crate::config::{Settings, var};
+use crate::diagnose::failure::{admin_key_rejected, as_server_error};
 use crate::diagnose::scope::Ledger;
 use crate::diagnose::{Code, Finding, claims, clock, jwks, prm, url};
 use crate::flow::admin::AdminClient;
@@ -126,7 +126,7 @@ async fn authserver(
             run.skip(t, "skipped: the admin key is rejected");
         }
         Err(err) => {
-            if let Some(finding) = crate::commands::verify::as_server_error(&err) {
+            if let Some(finding) = as_server_error(&err) {
                 record(run, "live: admin key", "", vec![finding]);
             } else {
                 let t = run.start("live: admin key");
