@@ -164,7 +164,7 @@ fn display_list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Removes `<run_dir>/<component>.pid` and `.log`; lists everything else in `run_dir` as kept.
+/// Removes `<run_dir>/<component>.pid`, `.log` and `.started.json`; lists everything else in `run_dir` as kept.
 fn remove_pid_and_logs(
     run_dir: &Path,
     removed: &mut Vec<PathBuf>,
@@ -174,6 +174,7 @@ fn remove_pid_and_logs(
         for path in [
             process::pid_path(run_dir, component),
             process::log_path(run_dir, component),
+            stack::started::path(run_dir, component),
         ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => removed.push(path),

@@ -16,6 +16,7 @@ pub mod health;
 pub mod launched;
 pub mod ports;
 pub mod process;
+pub mod started;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -219,7 +220,21 @@ async fn ensure_component(
     let url = health::public_url(settings, component);
     let timer = run.start(title);
     let mut note = String::new();
+    let wanted = started::inputs(settings, component, None);
+    let mut restarted = None;
     match process::inspect(run_dir, component) {
+        PidState::Running(pid)
+            if let Some(changed) = started::read(run_dir, component)
+                .map(|recorded| started::changes(&recorded, &wanted))
+                .filter(|changed| !changed.is_empty()) =>
+        {
+            // Started with other settings: a verb acting on the new configuration against the
+            // old process would report the wrong findings, so it is restarted (as `docker
+            // compose up` recreates a changed service).
+            process::stop(run_dir, component, pid)?;
+            started::forget(run_dir, component);
+            restarted = Some(started::describe(&changed));
+        }
         PidState::Running(pid) => {
             return match health::wait_ready(settings, component, timeout, None, &log).await {
                 Ok(()) => {
@@ -267,11 +282,21 @@ async fn ensure_component(
     launched::record_process(process::absolute(run_dir), component, pid);
     match health::wait_ready(settings, component, timeout, Some(&mut child), &log).await {
         Ok(()) => {
+            started::record(run_dir, component, &wanted)?;
             let ms = timer.elapsed().as_millis();
+            let verb = if restarted.is_some() {
+                "restarted"
+            } else {
+                "started"
+            };
+            let because = restarted.as_ref().map_or_else(String::new, |changed| {
+                format!("; settings changed: {changed}")
+            });
             run.pass(
                 timer,
-                format!("started (pid {pid}) in {ms} ms at {url}{note}"),
-                json!({"pid": pid, "url": url, "log": log, "started": true}),
+                format!("{verb} (pid {pid}) in {ms} ms at {url}{note}{because}"),
+                json!({"pid": pid, "url": url, "log": log, "started": true,
+                       "restarted_because": restarted}),
             );
             Ok(Started::Fresh)
         }
@@ -298,6 +323,8 @@ async fn ensure_container(
     let name = &settings.container_name;
     let url = health::public_url(settings, Component::Authserver);
     let timer = run.start(process::title(Component::Authserver));
+    let wanted = started::inputs(settings, Component::Authserver, Some(&settings.image));
+    let mut restarted = None;
     let found = docker::find(docker, name)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -328,7 +355,10 @@ async fn ensure_container(
             return Ok(Started::Failed);
         }
         let id = c.id.clone().unwrap_or_else(|| name.clone());
-        if docker::is_running(c) {
+        let changed = started::read(&settings.run_dir, Component::Authserver)
+            .map(|recorded| started::changes(&recorded, &wanted))
+            .unwrap_or_default();
+        if docker::is_running(c) && changed.is_empty() {
             return match docker::wait_ready(docker, settings, &id, timeout).await {
                 Ok(()) => {
                     run.pass(
@@ -349,8 +379,13 @@ async fn ensure_container(
                 }
             };
         }
-        // A stopped container of ours is replaced; its volume (the data) stays.
+        // A stopped container of ours, or one started with other settings, is replaced; its
+        // volume (the data) stays.
+        if !changed.is_empty() {
+            restarted = Some(started::describe(&changed));
+        }
         docker::remove(docker, name).await?;
+        started::forget(&settings.run_dir, Component::Authserver);
     }
 
     let held = held_ports(settings, Component::Authserver);
@@ -370,14 +405,24 @@ async fn ensure_container(
     let id = docker::start(docker, settings).await?;
     match docker::wait_ready(docker, settings, &id, timeout).await {
         Ok(()) => {
+            started::record(&settings.run_dir, Component::Authserver, &wanted)?;
             let ms = timer.elapsed().as_millis();
+            let verb = if restarted.is_some() {
+                "recreated"
+            } else {
+                "started"
+            };
+            let because = restarted.as_ref().map_or_else(String::new, |changed| {
+                format!("; settings changed: {changed}")
+            });
             run.pass(
                 timer,
                 format!(
-                    "started (container {name}, image {}) in {ms} ms at {url}",
+                    "{verb} (container {name}, image {}) in {ms} ms at {url}{because}",
                     settings.image
                 ),
-                json!({"container": name, "image": settings.image, "url": url, "started": true}),
+                json!({"container": name, "image": settings.image, "url": url, "started": true,
+                       "restarted_because": restarted}),
             );
             Ok(Started::Fresh)
         }
