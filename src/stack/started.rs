@@ -147,7 +147,11 @@ pub fn forget(run_dir: &Path, component: Component) {
 
 fn hashed(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = digest.iter().take(8).fold(String::new(), |mut acc, b| {
+        use std::fmt::Write as _;
+        let _ = write!(acc, "{b:02x}");
+        acc
+    });
     format!("sha256:{hex}")
 }
 
