@@ -333,12 +333,15 @@ fn describe_dotenv_error(path: &Path, e: &dotenvy::Error) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
-    /// Docker when the daemon answers and the image is present or pullable; embedded otherwise.
+    /// An AS already answering at the public URL that authplane-dev did not start (external);
+    /// else Docker when the daemon answers and the image is present or pullable; else embedded.
     Auto,
     /// The authserver image through the Docker Engine API.
     Docker,
     /// The AS built into this binary (`authplane-dev serve authserver`).
     Embedded,
+    /// An AS someone else runs at the public URL: used as it is, never started or stopped.
+    External,
 }
 
 impl Backend {
@@ -347,11 +350,12 @@ impl Backend {
             "auto" => Ok(Backend::Auto),
             "docker" => Ok(Backend::Docker),
             "embedded" => Ok(Backend::Embedded),
+            "external" => Ok(Backend::External),
             _ => Err(ConfigError::InvalidValue {
                 name: var::DEV_AS.into(),
                 value: value.into(),
-                reason: "it must be auto, docker or embedded".into(),
-                fix: format!("set {}=auto (or docker / embedded)", var::DEV_AS),
+                reason: "it must be auto, docker, embedded or external".into(),
+                fix: format!("set {}=auto (or docker / embedded / external)", var::DEV_AS),
             }),
         }
     }
@@ -424,6 +428,7 @@ impl Settings {
                 Backend::Auto => "auto",
                 Backend::Docker => "docker",
                 Backend::Embedded => "embedded",
+                Backend::External => "external",
             };
             vars.set_flag(var::DEV_AS, name);
         }

@@ -19,9 +19,13 @@ pub fn admin_key_rejected(settings: &Settings, status: u16, description: &str) -
             settings.admin_url
         ),
         format!(
-            "set {} to the key the AS was started with; if the AS runs with an old key, `authplane-dev clean && authplane-dev up` restarts it with the key in {}",
-            var::ADMIN_API_KEY,
-            settings.env_file.display()
+            "set {key} to the key the AS was started with. An AS authplane-dev started reads it from {env} \
+             (`authplane-dev clean && authplane-dev up` restarts one running with an old key); an AS started \
+             elsewhere has it in its own environment: for a container, `docker inspect CONTAINER --format \
+             '{{{{range .Config.Env}}}}{{{{println .}}}}{{{{end}}}}' | grep {key}`; for `make run` or \
+             `authplane-dev serve authserver`, the .env of the directory it was started in",
+            key = var::ADMIN_API_KEY,
+            env = settings.env_file.display()
         ),
     )
     .why("every admin call carries Authorization: Bearer <AUTHPLANE_ADMIN_API_KEY>, compared by the AS in constant time")

@@ -55,7 +55,8 @@ pub fn public_url(settings: &Settings, component: Component) -> String {
     }
 }
 
-fn client() -> reqwest::Client {
+/// An HTTP client with the readiness probes' short timeouts and no redirects.
+pub fn client() -> reqwest::Client {
     crate::flow::resolve_localhost(reqwest::Client::builder())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)

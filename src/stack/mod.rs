@@ -12,6 +12,7 @@
 //! [`Run::pull_progress`]).
 
 pub mod docker;
+pub mod external;
 pub mod health;
 pub mod launched;
 pub mod ports;
@@ -112,6 +113,7 @@ fn backend_name(backend: Backend) -> &'static str {
         Backend::Auto => "auto",
         Backend::Docker => "docker",
         Backend::Embedded => "embedded",
+        Backend::External => "external",
     }
 }
 
@@ -133,6 +135,20 @@ pub async fn ensure_up(
 ) -> anyhow::Result<bool> {
     process::check_run_dir(&settings.run_dir)?;
 
+    if let Some(external) = external::detect(settings).await {
+        return use_external(settings, &external, args, run, with_echo).await;
+    }
+    if settings.backend == Backend::External {
+        let timer = run.start("backend");
+        let finding = external_absent(settings);
+        run.fail(
+            timer,
+            finding.message.clone(),
+            json!({"backend": "external"}),
+        );
+        run.finding(finding);
+        return Ok(false);
+    }
     if settings.backend != Backend::Embedded && !preflight_ports(settings, run, with_echo).await {
         return Ok(false);
     }
@@ -192,6 +208,67 @@ pub async fn ensure_up(
     }
     let echo_result = ensure_component(settings, Component::Echo, timeout, run).await?;
     Ok(echo_result.is_up())
+}
+
+/// Uses an authorization server someone else runs (never started, restarted or stopped here) and
+/// starts the echo server for it when asked.
+async fn use_external(
+    settings: &Settings,
+    external: &external::External,
+    args: &UpArgs,
+    run: &mut Run<'_>,
+    with_echo: bool,
+) -> anyhow::Result<bool> {
+    let timer = run.start("backend");
+    run.pass(
+        timer,
+        format!(
+            "external: an authorization server already answers at {}",
+            external.url
+        ),
+        json!({"backend": "external", "url": external.url, "issuer": external.issuer}),
+    );
+    let timer = run.start(process::title(Component::Authserver));
+    run.pass(
+        timer,
+        format!(
+            "external (not managed by authplane-dev) at {}, issuer {}",
+            external.url, external.issuer
+        ),
+        json!({"external": true, "url": external.url, "issuer": external.issuer, "started": false}),
+    );
+    if !with_echo {
+        return Ok(true);
+    }
+    let timeout = Duration::from_secs(args.wait_timeout);
+    Ok(ensure_component(settings, Component::Echo, timeout, run)
+        .await?
+        .is_up())
+}
+
+/// `--as external` with nothing answering at the public URL.
+fn external_absent(settings: &Settings) -> Finding {
+    Finding::error(
+        Code::AsUnreachable,
+        format!(
+            "no authorization server answers at {} ({}=external asks for one that runs already)",
+            settings.public_url,
+            var::DEV_AS
+        ),
+        format!(
+            "start your AS (e.g. the seed's `make run`, or `authplane-dev serve authserver` in \
+             another terminal), point {} at it, or use --as auto to let authplane-dev start one",
+            var::DEV_PUBLIC_URL
+        ),
+    )
+    .why("with an external AS authplane-dev only uses it; it never starts one")
+    .compare(
+        format!(
+            "RFC 8414 metadata at {}",
+            health::probe_url(settings, Component::Authserver)
+        ),
+        "no answer",
+    )
 }
 
 /// How [`ensure_component`] ended.
@@ -552,6 +629,15 @@ pub async fn foreign_held_ports(settings: &Settings, with_echo: bool) -> Vec<(u1
     }
     if held.is_empty() {
         return Vec::new();
+    }
+    if held.iter().any(|(c, _)| *c == Component::Authserver)
+        && external::detect(settings).await.is_some()
+    {
+        // An AS someone else runs holds the AS's ports: it is used as it is, not a conflict.
+        held.retain(|(c, _)| *c != Component::Authserver);
+        if held.is_empty() {
+            return Vec::new();
+        }
     }
     let docker = docker::connect().await.ok();
     if let Some(docker) = &docker
