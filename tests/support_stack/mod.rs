@@ -5,8 +5,10 @@
 #![allow(dead_code)] // each test file uses a different part of the helper
 
 pub mod leaks;
+pub mod port;
 
-use std::net::TcpListener;
+pub use port::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -59,30 +61,6 @@ impl Ports {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
-    }
-}
-
-/// Ports this test process has handed out.
-static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// A port in 20000..32000 that nothing listens on (checked by binding it) and that no test of
-/// this process got before.
-pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let port = 20_000 + u16::try_from(random % 12_000).unwrap();
-        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
-            continue;
-        }
-        given.insert(port);
-        return port;
     }
 }
 
