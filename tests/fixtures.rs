@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use support_stack::skip::{REQUIRE_FAKETIME, skip};
 use support_stack::{KillOnDrop, Stack};
 
 fn codes(doc: &Value) -> BTreeSet<String> {
@@ -310,17 +311,13 @@ fn scenario(dir: &Path) {
         None => None,
         Some(offset) => {
             let Some(lib) = libfaketime() else {
-                assert!(
-                    std::env::var("AUTHPLANE_DEV_REQUIRE_FAKETIME").as_deref() != Ok("1"),
-                    "{name}: libfaketime is not installed and AUTHPLANE_DEV_REQUIRE_FAKETIME=1"
-                );
-                #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
-                {
-                    eprintln!(
-                        "SKIPPED fixture {name}: libfaketime is not installed \
+                skip(
+                    REQUIRE_FAKETIME,
+                    &format!(
+                        "fixture {name}: libfaketime is not installed \
                          (`apt-get install faketime`; .ci/run installs it)"
-                    );
-                }
+                    ),
+                );
                 return;
             };
             Some(start_authserver(&stack, Some((lib, offset))))

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 #[path = "../support_stack/port.rs"]
 mod port;
+#[path = "../support_stack/skip.rs"]
+pub mod skip;
 
 pub use port::free_port;
 
