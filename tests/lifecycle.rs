@@ -262,13 +262,11 @@ fn restarting_the_authorization_server_restarts_the_echo_server() {
 fn a_pid_file_naming_another_program_is_never_signalled() {
     let stack = Stack::new();
     std::fs::create_dir_all(stack.path(".run")).unwrap();
-    // This test process is alive but is not `serve authserver`: a reused pid.
+    // A live process that is not `serve authserver` and leads its own group: a reused pid.
+    let mut other = support_stack::bystander();
     std::fs::write(
         stack.path(".run/authserver.pid"),
-        format!(
-            "{}\nstart_time=\ncomponent=authserver\n",
-            std::process::id()
-        ),
+        format!("{}\nstart_time=\ncomponent=authserver\n", other.pid()),
     )
     .unwrap();
     let (code, status) = stack.json(&["status"]);
@@ -283,7 +281,7 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     let (code, doc) = stack.json(&["clean"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(!stack.path(".run/authserver.pid").exists());
-    // Still here: clean did not signal us.
+    assert!(other.still_running(), "clean signalled another program");
 }
 
 #[test]

@@ -233,6 +233,35 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Another program that a pid file may come to name (a recycled pid): `sleep 300` as the leader of
+/// its own process group, as our servers are. Signalling its group (what `clean` does to a
+/// server) would end it, unlike a pid that leads no group (`killpg` fails with ESRCH, which
+/// `clean` reads as "already gone"), so [`KillOnDrop::still_running`] afterwards proves that
+/// nothing was sent. Killed on drop.
+pub fn bystander() -> KillOnDrop {
+    use std::os::unix::process::CommandExt as _;
+    KillOnDrop(
+        Command::new("sleep")
+            .arg("300")
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+impl KillOnDrop {
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// True while the child has not exited (a signal that ended it makes this false).
+    pub fn still_running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading the one JSON document a command prints under `--json`.
 
