@@ -649,7 +649,8 @@ fn every_kind_of_broken_pid_file_is_stale_and_clean_removes_it_without_signallin
         }
         assert!(
             other.still_running(),
-            "{content:?}: clean signalled the program the pid file named"
+            "{:?}: clean signalled the program the pid file named",
+            String::from_utf8_lossy(content)
         );
     }
 }
