@@ -1032,19 +1032,41 @@ mod tests {
                     return Err(message);
                 }
             };
-            let vars = Vars::from_parts(Vec::new(), pairs);
+            let vars = Vars::from_parts(Vec::new(), pairs.clone());
             let as_config = AsConfig::from_vars(&vars);
-            let _ = as_config.validate();
+            if let Err(e) = as_config.validate() {
+                // Every problem tells which variable to set.
+                let message = e.to_string();
+                let problems: Vec<&str> = message.lines().skip(1).collect();
+                assert!(!problems.is_empty(), "{message}");
+                for problem in problems {
+                    assert!(
+                        problem.contains("AUTHPLANE_"),
+                        "names no variable: {problem}"
+                    );
+                }
+            }
             let _ = as_config.algorithm();
-            if let Ok(settings) =
-                Settings::resolve(vars, &Overrides::default(), &path, &dir.path().join(".run"))
-            {
-                let _ = (
-                    settings.server_port(),
-                    settings.admin_port(),
-                    settings.audience(),
-                );
-                let _ = bind_address(var::SERVER_ADDRESS, &settings.server_address);
+            match Settings::resolve(vars, &Overrides::default(), &path, &dir.path().join(".run")) {
+                Ok(settings) => {
+                    let _ = (
+                        settings.server_port(),
+                        settings.admin_port(),
+                        settings.audience(),
+                    );
+                    let _ = bind_address(var::SERVER_ADDRESS, &settings.server_address);
+                }
+                Err(e) => {
+                    // The error names a documented variable and quotes a value the file holds
+                    // (defaults are always valid).
+                    let message = e.to_string();
+                    let ConfigError::InvalidValue { name, value, .. } = &e else {
+                        panic!("not an invalid-value error: {message}");
+                    };
+                    assert!(DOCUMENTED.contains(&name.as_str()), "{message}");
+                    assert!(message.contains(name.as_str()), "{message}");
+                    assert!(pairs.iter().any(|(_, v)| v == value), "{message}");
+                }
             }
             Ok(())
         }

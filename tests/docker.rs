@@ -1,7 +1,8 @@
 //! The Docker backend against the real Docker engine of this machine. The authserver image is
 //! built once per test process from our own binary (no registry needed); each test uses its own
-//! container/volume name and free ports and removes them on drop. Without a daemon the tests skip
-//! with a printed reason, unless AUTHPLANE_DEV_REQUIRE_DOCKER=1.
+//! container/volume name and free ports and removes them on drop. Without a daemon (or what a test
+//! needs besides it: `script`, a local volume mount point) the tests skip with a printed reason,
+//! unless AUTHPLANE_DEV_REQUIRE_DOCKER=1, which turns every skip into a failure.
 
 mod support_stack;
 
@@ -15,6 +16,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use support_stack::leaks::{assert_nothing_leaks, both_modes};
+use support_stack::skip::{REQUIRE_DOCKER, skip};
 use support_stack::{Stack, codes, finding, step, str_of};
 
 fn rt() -> &'static tokio::runtime::Runtime {
@@ -31,14 +33,7 @@ fn docker() -> Option<Docker> {
         Some(d)
     });
     if d.is_none() {
-        assert!(
-            std::env::var("AUTHPLANE_DEV_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "the Docker daemon does not answer and AUTHPLANE_DEV_REQUIRE_DOCKER=1"
-        );
-        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
-        {
-            eprintln!("skipped: the Docker daemon does not answer");
-        }
+        skip(REQUIRE_DOCKER, "the Docker daemon does not answer");
     }
     d
 }
@@ -708,15 +703,16 @@ fn up_pulls_an_absent_image_with_one_plain_line_per_layer_state() {
 #[test]
 fn up_on_a_terminal_draws_pull_bars_instead_of_lines() {
     let Some(docker) = docker() else { return };
+    // `.ci/run` installs `script` (Debian's bsdutils) where it is missing.
     if std::process::Command::new("script")
         .arg("--version")
         .output()
         .is_err()
     {
-        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
-        {
-            eprintln!("skipped: `script` (util-linux) is needed to give the command a terminal");
-        }
+        skip(
+            REQUIRE_DOCKER,
+            "`script` (util-linux/bsdutils) is needed to give the command a terminal",
+        );
         return;
     }
     let name = unique("tty");
@@ -969,15 +965,22 @@ fn ctrl_c_during_up_with_docker_removes_the_container_it_created() {
         }))
         .unwrap();
     let fifo = std::path::Path::new(&volume.mountpoint).join("state.json");
-    if !std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
-        {
-            eprintln!("skipped: the volume's mount point is not on this host (remote engine?)");
-        }
+    let made = std::process::Command::new("mkfifo").arg(&fifo).output();
+    if !made.as_ref().is_ok_and(|out| out.status.success()) {
+        // A rootless or remote engine, or a user in the docker group who cannot write below
+        // /var/lib/docker: the FIFO cannot be put in place from this host.
+        skip(
+            REQUIRE_DOCKER,
+            &format!(
+                "cannot create a FIFO in the volume's mount point {} ({}); the engine must be \
+                 local and its volumes writable by this user",
+                volume.mountpoint,
+                made.map_or_else(
+                    |e| e.to_string(),
+                    |out| String::from_utf8_lossy(&out.stderr).trim().to_owned()
+                )
+            ),
+        );
         return;
     }
 

@@ -18,7 +18,7 @@ fn auto_stack() -> Stack {
     let kept: String = text
         .lines()
         .filter(|l| !l.starts_with("AUTHPLANE_DEV_AS="))
-        .map(|l| format!("{l}\n"))
+        .flat_map(|l| [l, "\n"])
         .collect();
     std::fs::write(&path, kept).unwrap();
     stack

@@ -609,17 +609,24 @@ fn sigterm_during_up_with_json_is_one_object_with_exit_code_130() {
 fn every_kind_of_broken_pid_file_is_stale_and_clean_removes_it_without_signalling() {
     let stack = Stack::new();
     fs::create_dir_all(stack.path(".run")).unwrap();
-    let contents: [&[u8]; 8] = [
-        b"",
-        b"\n\n",
-        b"-1\n",
-        b"4294967296\n",
-        b"99999999\nstart_time=1\ncomponent=echo\n",
-        b"12 34\n",
-        b"\x00\x00\x00\x00",
-        b"\xff\xfe garbage \x00",
+    // A live program in its own process group that a pid file can name: signalling the group
+    // would end it.
+    let mut other = support_stack::bystander();
+    let contents: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\n\n".to_vec(),
+        b"-1\n".to_vec(),
+        b"4294967296\n".to_vec(),
+        b"99999999\nstart_time=1\ncomponent=echo\n".to_vec(),
+        // A live pid whose start time differs, and one that is another program.
+        format!("{}\nstart_time=1\ncomponent=echo\n", other.pid()).into_bytes(),
+        format!("{}\n", other.pid()).into_bytes(),
+        b"12 34\n".to_vec(),
+        b"\x00\x00\x00\x00".to_vec(),
+        b"\xff\xfe garbage \x00".to_vec(),
     ];
-    for content in contents {
+    for content in &contents {
+        let content = content.as_slice();
         for name in ["authserver", "echo"] {
             fs::write(stack.path(&format!(".run/{name}.pid")), content).unwrap();
         }
@@ -640,6 +647,11 @@ fn every_kind_of_broken_pid_file_is_stale_and_clean_removes_it_without_signallin
                 "{content:?}: {name}.pid kept"
             );
         }
+        assert!(
+            other.still_running(),
+            "{:?}: clean signalled the program the pid file named",
+            String::from_utf8_lossy(content)
+        );
     }
 }
 

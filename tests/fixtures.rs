@@ -1,14 +1,16 @@
 //! The fixtures suite: every directory under `fixtures/` is one scenario. Its `env` is a `.env`
 //! overlay (placeholders `{AS_PORT}`, `{ADMIN_PORT}`, `{ECHO_PORT}`, `{STUB_PORT}`) applied on top
-//! of a healthy free-port base config; `expected.json` lists the finding codes `doctor` and
-//! (optionally) `verify` must report, exactly, as sets; an optional `setup.json` says how to set
-//! it up, in this order:
+//! of a healthy free-port base config; `expected.json` gives, for `doctor` and (optionally)
+//! `verify`, the exit code and the finding codes, compared as sorted lists (a code reported twice
+//! must be listed twice): `{"doctor": {"exit": 1, "codes": ["…"]}, "verify": {…}}`. An optional
+//! `setup.json` says how to set it up, in this order:
 //! - `"stub_as": <jwks>`: a loopback stub AS serving discovery and this JWKS (`{STUB_PORT}`);
 //! - `"apply"`: `"cli"` (default: the overlay goes into the CLI's process environment, the stack
 //!   runs the base config), `"server"` (the overlay is written into `.env` before `up`) or
 //!   `"restart_authserver"` (after `up`, the overlay is written into `.env` and only the AS is
 //!   restarted, by the test; the echo server keeps its start-up configuration);
-//! - `"hold_port": "ECHO_PORT"`: the test listens on that port during the run;
+//! - `"hold_port": "AS_PORT" | "ADMIN_PORT" | "ECHO_PORT"`: the test listens on that port during
+//!   the run;
 //! - `"authserver_clock": "+10m"`: the AS runs under libfaketime with its clock shifted (skipped
 //!   with a message when libfaketime is not installed, unless `AUTHPLANE_DEV_REQUIRE_FAKETIME=1`,
 //!   which .ci/run sets after installing it);
@@ -17,10 +19,12 @@
 //! - `"verify_first": true`: `verify` runs (and must pass) before the overlay is applied, so a
 //!   client is stored in `.run/client.json`;
 //! - `"patch_client": <body>`: PATCHed onto that stored client through the admin API.
+//!
+//! Both files are read strictly: an unknown key or value is an error naming the scenario, never a
+//! silent fallback to a default.
 
 mod support_stack;
 
-use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,26 +32,108 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::Value;
+use support_stack::skip::{REQUIRE_FAKETIME, skip};
 use support_stack::{KillOnDrop, Stack};
 
-fn codes(doc: &Value) -> BTreeSet<String> {
-    doc["findings"]
+/// The finding codes of a command's JSON document, sorted, duplicates kept.
+fn codes(doc: &Value) -> Vec<String> {
+    let mut codes: Vec<String> = doc["findings"]
         .as_array()
         .unwrap_or_else(|| panic!("no findings array in {doc:#}"))
         .iter()
         .map(|f| f["code"].as_str().unwrap().to_owned())
-        .collect()
+        .collect();
+    codes.sort();
+    codes
 }
 
-fn expected(doc: &Value, key: &str) -> Option<BTreeSet<String>> {
-    doc.get(key).map(|v| {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect()
-    })
+/// `expected.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    doctor: Outcome,
+    verify: Option<Outcome>,
+}
+
+/// What one verb must end with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outcome {
+    exit: i32,
+    codes: Vec<String>,
+}
+
+impl Outcome {
+    /// Panics unless `code` and the findings of `doc` are these.
+    fn assert_matches(&self, name: &str, verb: &str, code: i32, doc: &Value) {
+        let mut want = self.codes.clone();
+        want.sort();
+        assert_eq!(codes(doc), want, "{name}: {verb} finding codes: {doc:#}");
+        assert_eq!(code, self.exit, "{name}: {verb} exit code: {doc:#}");
+    }
+}
+
+/// `setup.json` (see the module header); an absent file or key is the default.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Setup {
+    stub_as: Option<Value>,
+    apply: Apply,
+    hold_port: Option<Held>,
+    authserver_clock: Option<String>,
+    up: bool,
+    register: Option<Value>,
+    verify_first: bool,
+    patch_client: Option<Value>,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            stub_as: None,
+            apply: Apply::Cli,
+            hold_port: None,
+            authserver_clock: None,
+            up: true,
+            register: None,
+            verify_first: false,
+            patch_client: None,
+        }
+    }
+}
+
+/// Where the overlay goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Apply {
+    Cli,
+    Server,
+    RestartAuthserver,
+}
+
+/// Which port the test holds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum Held {
+    #[serde(rename = "AS_PORT")]
+    As,
+    #[serde(rename = "ADMIN_PORT")]
+    Admin,
+    #[serde(rename = "ECHO_PORT")]
+    Echo,
+}
+
+/// Reads `dir/file` strictly as `T`; `default` when the file is absent.
+fn read_strict<T: serde::de::DeserializeOwned>(dir: &Path, file: &str, default: Option<T>) -> T {
+    let path = dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && default.is_some() => default.unwrap(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
 }
 
 fn overlay(dir: &Path, stack: &Stack, stub_port: Option<u16>) -> Vec<(String, String)> {
@@ -282,14 +368,12 @@ impl Drop for StubAs {
 
 fn scenario(dir: &Path) {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let expected_doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let setup: Value = std::fs::read_to_string(dir.join("setup.json"))
-        .map_or(Value::Null, |t| serde_json::from_str(&t).unwrap());
+    let expected: Expected = read_strict(dir, "expected.json", None);
+    let setup: Setup = read_strict(dir, "setup.json", Some(Setup::default()));
     let mut stack = Stack::new();
-    let stub = setup.get("stub_as").map(|s| StubAs::start(&stack, s));
+    let stub = setup.stub_as.as_ref().map(|s| StubAs::start(&stack, s));
     let vars = overlay(dir, &stack, stub.as_ref().map(|s| s.port));
-    if setup["apply"] == "server" {
+    if setup.apply == Apply::Server {
         write_env(&stack, &vars);
     }
     // The generated .env holds secrets: 0600, as `up` writes it.
@@ -298,68 +382,62 @@ fn scenario(dir: &Path) {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let _held = setup["hold_port"].as_str().map(|which| {
+    let _held = setup.hold_port.map(|which| {
         let port = match which {
-            "AS_PORT" => stack.ports.public,
-            "ADMIN_PORT" => stack.ports.admin,
-            _ => stack.ports.echo,
+            Held::As => stack.ports.public,
+            Held::Admin => stack.ports.admin,
+            Held::Echo => stack.ports.echo,
         };
         TcpListener::bind(("127.0.0.1", port)).unwrap()
     });
-    let mut _started_as = match setup["authserver_clock"].as_str() {
+    let mut _started_as = match setup.authserver_clock.as_deref() {
         None => None,
         Some(offset) => {
             let Some(lib) = libfaketime() else {
-                assert!(
-                    std::env::var("AUTHPLANE_DEV_REQUIRE_FAKETIME").as_deref() != Ok("1"),
-                    "{name}: libfaketime is not installed and AUTHPLANE_DEV_REQUIRE_FAKETIME=1"
-                );
-                #[allow(clippy::print_stderr)] // the skip reason must be visible in test output
-                {
-                    eprintln!(
-                        "SKIPPED fixture {name}: libfaketime is not installed \
+                skip(
+                    REQUIRE_FAKETIME,
+                    &format!(
+                        "fixture {name}: libfaketime is not installed \
                          (`apt-get install faketime`; .ci/run installs it)"
-                    );
-                }
+                    ),
+                );
                 return;
             };
             Some(start_authserver(&stack, Some((lib, offset))))
         }
     };
-    if setup["up"] != false {
+    if setup.up {
         let (code, doc) = stack.json(&["up", "--wait-timeout", "60"]);
         assert_eq!(code, 0, "{name}: up failed: {doc:#}");
     }
-    if setup["apply"] == "restart_authserver" {
+    if setup.apply == Apply::RestartAuthserver {
         // The AS is reconfigured and restarted by hand; the echo server keeps running as it was
         // started (`up` would restart it too, because it caches the AS's keys).
         write_env(&stack, &vars);
         stop_authserver(&stack);
         _started_as = Some(start_authserver(&stack, None));
     }
-    if let Some(resource) = setup.get("register") {
+    if let Some(resource) = &setup.register {
         admin(&stack, "POST", "/admin/resources", resource);
     }
-    if setup["verify_first"] == true {
+    if setup.verify_first {
         let (code, doc) = stack.json(&["verify", "--wait-timeout", "60"]);
         assert_eq!(code, 0, "{name}: the first verify failed: {doc:#}");
     }
-    if let Some(patch) = setup.get("patch_client") {
+    if let Some(patch) = &setup.patch_client {
         let path = format!("/admin/clients/{}", stored_client_id(&stack));
         admin(&stack, "PATCH", &path, patch);
     }
-    if setup["apply"] != "server" && setup["apply"] != "restart_authserver" {
+    if setup.apply == Apply::Cli {
         stack.env.extend(vars);
     }
-    let (_, doctor) = stack.json(&["doctor"]);
-    assert_eq!(
-        codes(&doctor),
-        expected(&expected_doc, "doctor").unwrap(),
-        "{name}: doctor: {doctor:#}"
-    );
-    if let Some(want) = expected(&expected_doc, "verify") {
-        let (_, verify) = stack.json(&["verify", "--wait-timeout", "60"]);
-        assert_eq!(codes(&verify), want, "{name}: verify: {verify:#}");
+    let (code, doctor) = stack.json(&["doctor"]);
+    expected
+        .doctor
+        .assert_matches(&name, "doctor", code, &doctor);
+    if let Some(want) = &expected.verify {
+        let (code, verify) = stack.json(&["verify", "--wait-timeout", "60"]);
+        want.assert_matches(&name, "verify", code, &verify);
     }
 }
 

@@ -223,14 +223,38 @@ fn the_docker_backend_without_a_daemon_is_docker_unreachable() {
 #[test]
 fn logs_show_each_component_and_follow_refuses_json() {
     let stack = Stack::new();
+    up(&stack);
+    // What each running server wrote to its own log.
+    let written = |name: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(stack.path(&format!(".run/{name}.log"))).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert!(!lines.is_empty(), "{name}.log is empty after up");
+        lines
+    };
     let (code, doc) = stack.json(&["logs"]);
     assert_eq!(code, 0, "{doc:#}");
-    assert!(doc["logs"]["authserver"].as_array().unwrap().is_empty());
-    let out = stack.run(&["logs", "echo", "-n", "5"]);
-    assert!(out.status.success());
+    for name in ["authserver", "echo"] {
+        let shown: Vec<String> = doc["logs"][name]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {name} lines: {doc:#}"))
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect();
+        let lines = written(name);
+        // The last 40 lines (the default), each from this component's own log.
+        assert_eq!(shown, lines[lines.len().saturating_sub(40)..], "{name}");
+    }
+    assert_ne!(doc["logs"]["authserver"], doc["logs"]["echo"], "{doc:#}");
+
+    let out = stack.run(&["logs", "echo", "-n", "1"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("=== echo ==="), "{text}");
-    assert!(!text.contains("=== authserver ==="), "{text}");
+    assert!(out.status.success(), "{text}");
+    let last = written("echo").pop().unwrap();
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        vec!["=== echo ===", last.as_str()],
+        "only the echo log, only its last line"
+    );
     let (code, _) = stack.json(&["logs", "-f"]);
     assert_eq!(code, 2);
 }
@@ -262,13 +286,11 @@ fn restarting_the_authorization_server_restarts_the_echo_server() {
 fn a_pid_file_naming_another_program_is_never_signalled() {
     let stack = Stack::new();
     std::fs::create_dir_all(stack.path(".run")).unwrap();
-    // This test process is alive but is not `serve authserver`: a reused pid.
+    // A live process that is not `serve authserver` and leads its own group: a reused pid.
+    let mut other = support_stack::bystander();
     std::fs::write(
         stack.path(".run/authserver.pid"),
-        format!(
-            "{}\nstart_time=\ncomponent=authserver\n",
-            std::process::id()
-        ),
+        format!("{}\nstart_time=\ncomponent=authserver\n", other.pid()),
     )
     .unwrap();
     let (code, status) = stack.json(&["status"]);
@@ -283,7 +305,7 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     let (code, doc) = stack.json(&["clean"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(!stack.path(".run/authserver.pid").exists());
-    // Still here: clean did not signal us.
+    assert!(other.still_running(), "clean signalled another program");
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! Keeps the README honest: its configuration table, finding codes, exit codes and the two
 //! commands must match the code and `.ci/run`.
 
-use authplane_dev::cli::EXIT_CODES_HELP;
 use authplane_dev::config::DOCUMENTED;
 use authplane_dev::diagnose::Code;
 
@@ -22,37 +21,87 @@ fn every_configuration_variable_is_in_the_readme_table() {
 
 #[test]
 fn every_finding_code_is_documented() {
-    let readme = readme();
-    for code in Code::ALL {
-        assert!(
-            readme.contains(&format!("| `{}`", code.as_str())),
-            "README finding-code table lacks {code}"
-        );
-    }
+    // The first column of the table under "## Finding codes", not a cell anywhere.
+    let documented: Vec<String> = table_under(&readme(), "Finding codes")
+        .into_iter()
+        .map(|row| row[0].trim_matches('`').to_owned())
+        .collect();
+    let mut want: Vec<String> = Code::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    let mut have = documented.clone();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want, "README finding-code table vs Code::ALL");
+}
+
+/// The rows of the first table under the heading `## {heading}`, as trimmed cells (the header
+/// row and the `|---|` rule left out).
+fn table_under(readme: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = readme
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("README has no `## {heading}` section"));
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
 fn exit_codes_match_help_and_readme() {
-    let readme = readme();
-    for (code, word) in [
+    let expected = [
         (0, "success"),
         (1, "checked thing is wrong"),
         (2, "usage or configuration"),
         (3, "environment"),
         (4, "internal"),
         (130, "interrupted"),
-    ] {
+    ];
+    // The README's table under "## Exit codes": exactly these codes, in order, each meaning what
+    // the code does.
+    let rows = table_under(&readme(), "Exit codes");
+    let codes: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    let want: Vec<String> = expected.iter().map(|(c, _)| c.to_string()).collect();
+    assert_eq!(codes, want, "README exit-code table");
+    for ((_, word), row) in expected.iter().zip(&rows) {
         assert!(
-            readme.contains(&format!("| {code} |")),
-            "README exit-code table lacks {code}"
+            row[1].contains(word),
+            "README row {row:?} should mention {word:?}"
         );
-        let help_line = EXIT_CODES_HELP
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{code} ")))
-            .unwrap_or_else(|| panic!("--help lacks exit code {code}"));
+    }
+
+    // What `--help` really prints, not the constant it is built from.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"))
+        .arg("--help")
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{help}");
+    let block: Vec<&str> = help
+        .lines()
+        .skip_while(|l| l.trim() != "Exit codes:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let help_codes: Vec<String> = block
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(help_codes, want, "--help exit codes:\n{help}");
+    for ((_, word), line) in expected.iter().zip(&block) {
         assert!(
-            help_line.contains(word),
-            "{help_line:?} should mention {word:?}"
+            line.contains(word),
+            "--help line {line:?} should mention {word:?}"
         );
     }
 }

@@ -207,15 +207,70 @@ mod tests {
     /// Property-based fuzzing (`cargo test --lib fuzz`).
     mod fuzz {
         use super::*;
+        use proptest::prelude::*;
 
-        proptest::proptest! {
+        fn pairs(min: usize) -> impl Strategy<Value = Vec<(String, String)>> {
+            proptest::collection::vec((any::<String>(), any::<String>()), min..6)
+        }
+
+        /// How a client encodes a form (what reqwest's `.form()` sends).
+        fn encode(pairs: &[(String, String)]) -> String {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
+        }
+
+        proptest! {
             #[test]
-            fn any_input_parses_or_fails_cleanly(text in ".*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            fn any_input_parses_or_fails_naming_the_fault(text in ".*", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+                for text in [text.clone(), String::from_utf8_lossy(&raw).into_owned()] {
+                    let mut out = Vec::new();
+                    match parse_query(&text, &mut out) {
+                        Ok(()) => {}
+                        Err(FormError::Escape(bad)) => {
+                            // At most three bytes from a `%` of the input (fewer where its part
+                            // ends), as Go quotes them.
+                            let bytes = text.as_bytes();
+                            let quoted = (0..bytes.len()).filter(|&i| bytes[i] == b'%').any(|i| {
+                                (1..=3).any(|n| {
+                                    String::from_utf8_lossy(&bytes[i..(i + n).min(bytes.len())]) == bad
+                                })
+                            });
+                            prop_assert!(quoted, "{bad:?} in {text:?}");
+                        }
+                        Err(FormError::Semicolon) => prop_assert!(text.contains(';')),
+                        Err(other) => prop_assert!(false, "{other:?}"),
+                    }
+                    if !text.contains('%') && !text.contains(';') {
+                        prop_assert!(parse_query(&text, &mut Vec::new()).is_ok());
+                    }
+                }
+            }
+
+            #[test]
+            fn an_encoded_form_parses_back_to_its_pairs(pairs in pairs(0)) {
                 let mut out = Vec::new();
-                let _ = parse_query(&text, &mut out);
-                let _ = unescape(&text);
-                let lossy = String::from_utf8_lossy(&raw);
-                let _ = parse_query(&lossy, &mut out);
+                prop_assert_eq!(parse_query(&encode(&pairs), &mut out), Ok(()));
+                prop_assert_eq!(out, pairs);
+            }
+
+            /// Go reports the first bad part and keeps every good one.
+            #[test]
+            fn a_bad_part_is_reported_and_the_good_ones_kept(
+                pairs in pairs(1),
+                at in any::<proptest::sample::Index>(),
+                bad in prop_oneof![
+                    "%|%[g-z]|%[0-9a-fA-F]|%[0-9a-fA-F][g-z]|%[g-z][0-9a-fA-F]"
+                        .prop_map(|e| (format!("k={e}"), FormError::Escape(e))),
+                    "[a-z]{0,3};[a-z]{0,3}(=[a-z]{0,3})?".prop_map(|part| (part, FormError::Semicolon)),
+                ],
+            ) {
+                let (part, error) = bad;
+                let mut parts: Vec<String> = pairs.iter().map(|p| encode(std::slice::from_ref(p))).collect();
+                parts.insert(at.index(parts.len() + 1), part);
+                let mut out = Vec::new();
+                prop_assert_eq!(parse_query(&parts.join("&"), &mut out), Err(error));
+                prop_assert_eq!(out, pairs);
             }
         }
     }

@@ -226,139 +226,63 @@ fn scopes_json(scopes: &[(String, String)]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{http_client, mock};
-    use axum::Json;
-    use axum::extract::{Path, Query};
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::IntoResponse;
-    use axum::routing::get;
-    use std::collections::HashMap;
-
-    fn authorized(headers: &HeaderMap) -> bool {
-        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer good-key-123456")
-    }
-
-    fn unauthorized() -> axum::response::Response {
-        (
-            StatusCode::UNAUTHORIZED,
-            [("www-authenticate", "Bearer realm=\"admin\"")],
-            Json(json!({"error":"unauthorized","error_description":"invalid API key"})),
-        )
-            .into_response()
-    }
-
-    fn problem(status: StatusCode, detail: &str) -> axum::response::Response {
-        (
-            status,
-            [("content-type", "application/problem+json")],
-            json!({"type":"about:blank","title":"x","status":status.as_u16(),"detail":detail})
-                .to_string(),
-        )
-            .into_response()
-    }
-
-    async fn admin_server() -> String {
-        let router = axum::Router::new()
-            .route(
-                "/admin/resources",
-                get(|headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
-                    if !authorized(&headers) {
-                        return unauthorized();
-                    }
-                    if q.get("slug").map(String::as_str) == Some("demo-mcp") {
-                        Json(json!({"id":"r1","slug":"demo-mcp","uri":"http://localhost:8080/mcp","backend_kind":"mint","display_name":"d","scopes":[{"name":"mcp:echo"}]})).into_response()
-                    } else {
-                        problem(StatusCode::NOT_FOUND, "resource not found")
-                    }
-                })
-                .post(|headers: HeaderMap, Json(body): Json<Value>| async move {
-                    if !authorized(&headers) {
-                        return unauthorized();
-                    }
-                    if body["slug"] == "taken" {
-                        return problem(StatusCode::CONFLICT, "slug \"taken\" is already in use");
-                    }
-                    let mut view = body.clone();
-                    view["id"] = json!("new-id");
-                    (StatusCode::CREATED, Json(view)).into_response()
-                }),
-            )
-            .route(
-                "/admin/clients/{id}",
-                get(|headers: HeaderMap, Path(id): Path<String>| async move {
-                    if !authorized(&headers) {
-                        return unauthorized();
-                    }
-                    if id == "c1" {
-                        Json(json!({"id":"c1","name":"n","grant_types":["client_credentials"],"scope":"mcp:echo","status":"active"})).into_response()
-                    } else {
-                        problem(StatusCode::NOT_FOUND, "client not found")
-                    }
-                }),
-            )
-            .route(
-                "/admin/clients",
-                axum::routing::post(|headers: HeaderMap, Json(body): Json<Value>| async move {
-                    if !authorized(&headers) {
-                        return unauthorized();
-                    }
-                    if body["grant_types"][0] != "client_credentials" || body["token_endpoint_auth_method"] != "client_secret_basic" {
-                        return problem(StatusCode::BAD_REQUEST, "bad client");
-                    }
-                    (StatusCode::CREATED, Json(json!({"client_id":"c2","client_secret":"s3cr3t-s3cr3t","scope":body["scope"]}))).into_response()
-                }),
-            );
-        mock::serve(router).await
-    }
+    use crate::flow::{http_client, real_as};
 
     #[tokio::test]
-    async fn admin_calls_against_a_mock_admin_api() {
-        let url = admin_server().await;
+    async fn admin_calls_against_the_embedded_as() {
+        let server = real_as::start().await;
         let admin = AdminClient::new(
             http_client().unwrap(),
-            &format!("{url}/"),
-            "good-key-123456",
+            &format!("{}/", server.admin_url),
+            &server.admin_key,
         );
-        let found = admin.resource_by_slug("demo-mcp").await.unwrap().unwrap();
-        assert_eq!(found.uri, "http://localhost:8080/mcp");
-        assert!(admin.resource_by_slug("absent").await.unwrap().is_none());
+        assert!(admin.resource_by_slug("demo-mcp").await.unwrap().is_none());
         let new = NewResource {
-            slug: "x".into(),
+            slug: "demo-mcp".into(),
             uri: "http://localhost:8080/mcp".into(),
-            display_name: "x".into(),
+            display_name: "Demo MCP".into(),
             scopes: vec![("mcp:echo".into(), "echo".into())],
         };
         let created = admin.create_resource(&new).await.unwrap();
-        assert_eq!(created.id, "new-id");
+        assert!(!created.id.is_empty());
         assert_eq!(created.scope_names(), vec!["mcp:echo"]);
-        let err = admin
-            .create_resource(&NewResource {
-                slug: "taken".into(),
-                ..new
-            })
-            .await
-            .unwrap_err();
+        let found = admin.resource_by_slug("demo-mcp").await.unwrap().unwrap();
+        assert_eq!(found, created);
+        assert!(admin.resource_by_slug("absent").await.unwrap().is_none());
+        let err = admin.create_resource(&new).await.unwrap_err();
         match &err {
             FlowError::Status {
                 status, message, ..
             } => {
                 assert_eq!(*status, 409);
-                assert_eq!(message, "slug \"taken\" is already in use");
+                assert_eq!(message, "slug \"demo-mcp\" is already in use");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(admin.client("c1").await.unwrap().unwrap().status, "active");
-        assert!(admin.client("zz").await.unwrap().is_none());
+        let patched = admin
+            .patch_resource(
+                &created.id,
+                "http://localhost:8080/other",
+                &[("mcp:echo".into(), "echo".into()), ("x".into(), "x".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(patched.uri, "http://localhost:8080/other");
+        assert_eq!(patched.scope_names(), vec!["mcp:echo", "x"]);
+
         let c = admin
             .create_client("authplane-dev", "mcp:echo x")
             .await
             .unwrap();
-        assert_eq!(
-            (c.client_id.as_str(), c.scope.as_str()),
-            ("c2", "mcp:echo x")
-        );
+        assert_eq!(c.scope, "mcp:echo x");
+        let view = admin.client(&c.client_id).await.unwrap().unwrap();
+        assert_eq!(view.status, "active");
+        assert_eq!(view.grant_types, vec!["client_credentials"]);
+        assert_eq!(view.ceiling(), vec!["mcp:echo", "x"]);
+        assert!(admin.client("no-such-client").await.unwrap().is_none());
 
-        let wrong = AdminClient::new(http_client().unwrap(), &url, "bad");
+        let wrong_key = "wrong-admin-key-0123456789";
+        let wrong = AdminClient::new(http_client().unwrap(), &server.admin_url, wrong_key);
         let err = wrong.resource_by_slug("demo-mcp").await.unwrap_err();
         match &err {
             FlowError::AdminKeyRejected {
@@ -373,7 +297,7 @@ mod tests {
                     Some("Bearer realm=\"admin\"")
                 );
                 // The key itself is never recorded.
-                assert!(!format!("{exchange:?}").contains("bad"));
+                assert!(!format!("{exchange:?}").contains(wrong_key));
             }
             other => panic!("{other:?}"),
         }

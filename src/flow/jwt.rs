@@ -235,14 +235,77 @@ pub(crate) mod tests {
             fn json_parts_of_any_shape_never_panic(header in crate::fuzz::json_value(), claims in crate::fuzz::json_value()) {
                 let token = make(&header, &claims);
                 match decode(&token) {
-                    Ok(jwt) => {
-                        prop_assert!(header.is_object() && claims.is_object());
-                        // The accessors read whatever types the claims hold.
-                        let _ = (jwt.audiences(), jwt.scopes(), jwt.claim_i64("exp"));
-                        let _ = (jwt.header_str("alg"), jwt.claim_str("iss"));
-                    }
+                    Ok(_) => prop_assert!(header.is_object() && claims.is_object()),
                     Err(e) => prop_assert!(!(header.is_object() && claims.is_object()), "{e}"),
                 }
+            }
+
+            /// The accessors the checks rely on, over the claims they read in every shape a
+            /// token may carry them: `aud` a string or a list (with non-strings mixed in),
+            /// `scope` a space-separated string, `exp` whole or fractional seconds, or any of
+            /// them of the wrong type or absent.
+            #[test]
+            fn audience_scope_and_expiry_read_as_the_claims_say(
+                aud in proptest::option::of(prop_oneof![
+                    any::<String>().prop_map(Value::String),
+                    proptest::collection::vec(
+                        prop_oneof![any::<String>().prop_map(Value::String), crate::fuzz::json_value()],
+                        0..4,
+                    ).prop_map(Value::Array),
+                    crate::fuzz::json_value(),
+                ]),
+                scope in proptest::option::of(prop_oneof![
+                    proptest::collection::vec("[!-~]{1,12}", 0..4)
+                        .prop_flat_map(|words| {
+                            let n = words.len();
+                            (Just(words), proptest::collection::vec("[ \t\n]{1,3}", n + 1))
+                        })
+                        .prop_map(|(words, gaps)| {
+                            let mut text = gaps[0].clone();
+                            for (word, gap) in words.iter().zip(&gaps[1..]) {
+                                text.push_str(word);
+                                text.push_str(gap);
+                            }
+                            Value::String(text)
+                        }),
+                    crate::fuzz::json_value(),
+                ]),
+                // With the number of whole seconds it stands for.
+                exp in proptest::option::of(prop_oneof![
+                    any::<i64>().prop_map(|n| (Value::from(n), Some(n))),
+                    (0u32..4_000_000_000, 1u32..1000).prop_map(|(s, ms)| {
+                        (Value::from(f64::from(s) + f64::from(ms) / 1000.0), Some(i64::from(s)))
+                    }),
+                    crate::fuzz::json_value()
+                        .prop_filter("not a number", |v| !v.is_number())
+                        .prop_map(|v| (v, None)),
+                ]),
+                others in json_object(),
+            ) {
+                let mut claims = others;
+                let exp_value = exp.as_ref().map(|(v, _)| v.clone());
+                for (name, value) in [("aud", &aud), ("scope", &scope), ("exp", &exp_value)] {
+                    match value {
+                        Some(v) => claims.insert(name.to_owned(), v.clone()),
+                        None => claims.remove(name),
+                    };
+                }
+                let jwt = decode(&make(&serde_json::json!({"alg": "ES256"}), &Value::Object(claims))).unwrap();
+
+                let want_aud: Vec<String> = match &aud {
+                    Some(Value::String(s)) => vec![s.clone()],
+                    Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                };
+                prop_assert_eq!(jwt.audiences(), want_aud);
+
+                let want_scopes: Vec<String> = match &scope {
+                    Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+                    _ => Vec::new(),
+                };
+                prop_assert_eq!(jwt.scopes(), want_scopes);
+
+                prop_assert_eq!(jwt.claim_i64("exp"), exp.and_then(|(_, seconds)| seconds));
             }
 
             #[test]

@@ -343,6 +343,52 @@ impl FlowError {
     }
 }
 
+/// The embedded authorization server, served in-process on free loopback ports for the flow's
+/// unit tests: the real thing for ordinary AS behaviour, where a hand-written mock could drift
+/// from it.
+#[cfg(test)]
+pub(crate) mod real_as {
+    use crate::authserver::{self, AsConfig};
+    use crate::config::Vars;
+
+    /// A running embedded AS (issuer `http://localhost:9000`, whatever port it listens on).
+    pub(crate) struct RealAs {
+        /// `http://127.0.0.1:<port>` of the public listener.
+        pub(crate) public_url: String,
+        /// `http://127.0.0.1:<port>` of the admin listener.
+        pub(crate) admin_url: String,
+        /// The admin API key.
+        pub(crate) admin_key: String,
+        /// Holds the state directory for as long as the test uses the server.
+        _state: tempfile::TempDir,
+    }
+
+    /// Starts one; it serves until the test's runtime ends.
+    pub(crate) async fn start() -> RealAs {
+        let admin_key = crate::config::generate_secret(40);
+        let env = [
+            ("AUTHPLANE_SERVER_ISSUER", "http://localhost:9000"),
+            ("AUTHPLANE_SERVER_ADDRESS", "127.0.0.1:0"),
+            // Spelled differently from the public address: the AS refuses two equal addresses.
+            ("AUTHPLANE_ADMIN_ADDRESS", "localhost:0"),
+            ("AUTHPLANE_ADMIN_API_KEY", admin_key.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let config = AsConfig::from_vars(&Vars::from_parts(env, Vec::new()));
+        let state = tempfile::tempdir().unwrap();
+        let bound = authserver::bind(config, state.path()).await.unwrap();
+        let public_url = format!("http://{}", bound.public_addr().unwrap());
+        let admin_url = format!("http://{}", bound.admin_addr().unwrap().unwrap());
+        tokio::spawn(bound.run(std::future::pending()));
+        RealAs {
+            public_url,
+            admin_url,
+            admin_key,
+            _state: state,
+        }
+    }
+}
+
 /// A throw-away HTTP server for the flow's unit tests.
 #[cfg(test)]
 pub(crate) mod mock {

@@ -129,63 +129,51 @@ pub async fn server_time(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{http_client, mock};
-    use axum::Form;
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::IntoResponse;
-    use axum::routing::{get, post};
-    use serde_json::json;
-    use std::collections::HashMap;
+    use crate::flow::admin::{AdminClient, NewResource};
+    use crate::flow::{http_client, jwt, real_as};
+    use base64::Engine as _;
 
-    async fn as_server() -> String {
-        let router = axum::Router::new()
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(|| async {
-                    axum::Json(json!({"issuer":"http://localhost:9000","jwks_uri":"http://localhost:9000/.well-known/jwks.json","token_endpoint":"http://localhost:9000/oauth/token"}))
-                }),
-            )
-            .route(
-                "/oauth/token",
-                post(|headers: HeaderMap, Form(form): Form<HashMap<String, String>>| async move {
-                    // base64("id:secret")
-                    let basic = headers.get("authorization").and_then(|v| v.to_str().ok());
-                    if basic != Some("Basic aWQ6c2VjcmV0") {
-                        return (StatusCode::UNAUTHORIZED, [("content-type", "application/problem+json")],
-                            json!({"error":"invalid_client","error_description":"client authentication failed"}).to_string()).into_response();
-                    }
-                    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-                        return StatusCode::BAD_REQUEST.into_response();
-                    }
-                    if form.get("resource").map(String::as_str) != Some("http://localhost:8080/mcp") {
-                        let r = form.get("resource").cloned().unwrap_or_default();
-                        return (StatusCode::BAD_REQUEST, [("content-type", "application/problem+json")],
-                            json!({"error":"invalid_target","error_description":format!("the requested resource target is unavailable: resource {r:?} is not a registered resource")}).to_string()).into_response();
-                    }
-                    axum::Json(json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":3600,"scope":form.get("scope")})).into_response()
-                }),
-            );
-        mock::serve(router).await
-    }
+    const RESOURCE: &str = "http://localhost:8080/mcp";
 
     #[tokio::test]
-    async fn discovery_and_mint_against_a_mock_as() {
-        let url = as_server().await;
+    async fn discovery_and_mint_against_the_embedded_as() {
+        let server = real_as::start().await;
         let http = http_client().unwrap();
-        let metadata = discover(&http, &url).await.unwrap();
+        let admin = AdminClient::new(http.clone(), &server.admin_url, &server.admin_key);
+        admin
+            .create_resource(&NewResource {
+                slug: "demo-mcp".into(),
+                uri: RESOURCE.into(),
+                display_name: "Demo".into(),
+                scopes: vec![("mcp:echo".into(), "echo".into())],
+            })
+            .await
+            .unwrap();
+        let client = admin
+            .create_client("authplane-dev", "mcp:echo")
+            .await
+            .unwrap();
+        // The AS generates the secret: long and random, so finding it anywhere means a leak.
+        assert!(client.client_secret.len() >= 16, "a short secret");
+
+        let metadata = discover(&http, &server.public_url).await.unwrap();
         assert_eq!(metadata.issuer, "http://localhost:9000");
+        assert_eq!(metadata.token_endpoint, "http://localhost:9000/oauth/token");
         let mut request = TokenRequest {
-            client_id: "id",
-            client_secret: "secret",
+            client_id: &client.client_id,
+            client_secret: &client.client_secret,
             scope: Some("mcp:echo"),
-            resource: Some("http://localhost:8080/mcp"),
+            resource: Some(RESOURCE),
         };
-        let token = mint(&http, &url, &request).await.unwrap();
-        assert_eq!(token.access_token, "a.b.c");
+        let token = mint(&http, &server.public_url, &request).await.unwrap();
+        assert_eq!(token.token_type, "Bearer");
         assert_eq!(token.scope.as_deref(), Some("mcp:echo"));
+        let claims = jwt::decode(&token.access_token).unwrap();
+        assert_eq!(claims.audiences(), vec![RESOURCE]);
+        assert_eq!(claims.scopes(), vec!["mcp:echo"]);
 
         request.resource = Some("http://localhost:8080/mcp/");
-        match mint(&http, &url, &request).await.unwrap_err() {
+        match mint(&http, &server.public_url, &request).await.unwrap_err() {
             FlowError::Status {
                 status,
                 code,
@@ -195,28 +183,46 @@ mod tests {
                 assert_eq!(status, 400);
                 assert_eq!(code.as_deref(), Some("invalid_target"));
                 assert!(
-                    message.contains("\"http://localhost:8080/mcp/\" is not a registered resource")
+                    message.contains("\"http://localhost:8080/mcp/\" is not a registered resource"),
+                    "{message}"
                 );
-                // The request is recorded without the secret.
                 assert!(
                     exchange
                         .request_body
+                        .as_deref()
                         .unwrap()
                         .contains("resource=http://localhost:8080/mcp/")
                 );
-                assert!(!format!("{:?}", exchange.request_headers).contains("secret\""));
+                // The request is recorded without the secret, in the clear or as the Basic
+                // credentials it travels in.
+                let basic = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", client.client_id, client.client_secret));
+                for recorded in [
+                    format!("{exchange:?}"),
+                    serde_json::to_string(&exchange).unwrap(),
+                ] {
+                    assert!(
+                        !recorded.contains(&client.client_secret),
+                        "the secret is recorded: {recorded}"
+                    );
+                    assert!(
+                        !recorded.contains(&basic),
+                        "the Basic credentials are recorded: {recorded}"
+                    );
+                }
             }
             other => panic!("{other:?}"),
         }
+        request.resource = Some(RESOURCE);
         request.client_secret = "wrong";
-        match mint(&http, &url, &request).await.unwrap_err() {
+        match mint(&http, &server.public_url, &request).await.unwrap_err() {
             FlowError::Status { status, code, .. } => {
                 assert_eq!((status, code.as_deref()), (401, Some("invalid_client")));
             }
             other => panic!("{other:?}"),
         }
         // Something that is not an AS.
-        let err = discover(&http, &format!("{url}/nowhere"))
+        let err = discover(&http, &format!("{}/nowhere", server.public_url))
             .await
             .unwrap_err();
         assert!(

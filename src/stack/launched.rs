@@ -143,17 +143,35 @@ mod tests {
 
     #[test]
     fn forgetting_removes_only_the_named_entry() {
-        record_process(
-            PathBuf::from("/nonexistent-run"),
-            Component::Echo,
-            4_000_001,
-        );
-        record_container("authplane-dev-test-forget");
+        // The record is process-wide and other tests may use it: every entry here is unique to
+        // this test, and only these are looked at.
+        let run_dir = PathBuf::from("/nonexistent-run-forget");
+        let ours = |l: &Launch| match l {
+            Launch::Process { run_dir: d, .. } => *d == run_dir,
+            Launch::Container { name } => name.starts_with("authplane-dev-test-forget-"),
+        };
+        record_process(run_dir.clone(), Component::Authserver, 4_000_001);
+        record_process(run_dir.clone(), Component::Echo, 4_000_002);
+        record_container("authplane-dev-test-forget-a");
+        record_container("authplane-dev-test-forget-b");
         forget_process(4_000_001);
-        forget_container("authplane-dev-test-forget");
-        assert!(
-            !launched().iter().any(|l| matches!(l, Launch::Process { pid: 4_000_001, .. })
-                || matches!(l, Launch::Container { name } if name == "authplane-dev-test-forget"))
+        forget_container("authplane-dev-test-forget-a");
+        let left: Vec<Launch> = launched().iter().filter(|l| ours(l)).cloned().collect();
+        assert_eq!(
+            left,
+            vec![
+                Launch::Process {
+                    run_dir: run_dir.clone(),
+                    component: Component::Echo,
+                    pid: 4_000_002,
+                },
+                Launch::Container {
+                    name: "authplane-dev-test-forget-b".to_owned(),
+                },
+            ]
         );
+        forget_process(4_000_002);
+        forget_container("authplane-dev-test-forget-b");
+        assert!(!launched().iter().any(ours));
     }
 }

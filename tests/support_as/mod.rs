@@ -4,12 +4,19 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+#[path = "../support_stack/port.rs"]
+mod port;
+#[path = "../support_stack/skip.rs"]
+pub mod skip;
+
+pub use port::free_port;
 
 /// How long the server may take to answer discovery.
 const START_DEADLINE: Duration = Duration::from_mins(1);
@@ -29,14 +36,6 @@ pub struct AuthServer {
     /// Where the child's stdout/stderr go.
     pub log_path: PathBuf,
     child: Option<Child>,
-}
-
-/// A free loopback port (bound, read, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding a free port")
 }
 
 /// The real binary.
@@ -70,10 +69,7 @@ impl AuthServer {
     /// public URL, an admin key, and `extra_env` on top (which may override any of them).
     pub fn start(dir: &Path, extra_env: &[(&str, &str)]) -> AuthServer {
         let public_port = free_port();
-        let mut admin_port = free_port();
-        while admin_port == public_port {
-            admin_port = free_port();
-        }
+        let admin_port = free_port();
         let public_url = format!("http://127.0.0.1:{public_port}");
         let admin_url = format!("http://127.0.0.1:{admin_port}");
         let server_address = format!("127.0.0.1:{public_port}");

@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "../support_stack/port.rs"]
+mod port;
+
+pub use port::free_port;
+
 /// The scope the tests register and require.
 pub const SCOPE: &str = "mcp:echo";
-
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
-}
 
 /// The command for the real binary with a scrubbed environment, run in `dir`.
 pub fn command(dir: &Path) -> Command {

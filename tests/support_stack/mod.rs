@@ -5,8 +5,11 @@
 #![allow(dead_code)] // each test file uses a different part of the helper
 
 pub mod leaks;
+pub mod port;
+pub mod skip;
 
-use std::net::TcpListener;
+pub use port::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -59,30 +62,6 @@ impl Ports {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
-    }
-}
-
-/// Ports this test process has handed out.
-static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// A port in 20000..32000 that nothing listens on (checked by binding it) and that no test of
-/// this process got before.
-pub fn free_port() -> u16 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let port = 20_000 + u16::try_from(random % 12_000).unwrap();
-        if given.contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
-            continue;
-        }
-        given.insert(port);
-        return port;
     }
 }
 
@@ -251,6 +230,35 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Another program that a pid file may come to name (a recycled pid): `sleep 300` as the leader of
+/// its own process group, as our servers are. Signalling its group (what `clean` does to a
+/// server) would end it, unlike a pid that leads no group (`killpg` fails with ESRCH, which
+/// `clean` reads as "already gone"), so [`KillOnDrop::still_running`] afterwards proves that
+/// nothing was sent. Killed on drop.
+pub fn bystander() -> KillOnDrop {
+    use std::os::unix::process::CommandExt as _;
+    KillOnDrop(
+        Command::new("sleep")
+            .arg("300")
+            .stdin(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+impl KillOnDrop {
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// True while the child has not exited (a signal that ended it makes this false).
+    pub fn still_running(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
     }
 }
 

@@ -410,14 +410,147 @@ mod tests {
     /// Property-based fuzzing (`cargo test --lib fuzz`).
     mod fuzz {
         use super::*;
+        use proptest::prelude::*;
 
-        proptest::proptest! {
+        const FIELDS: &[&str] = &["slug", "scopes"];
+        const SCOPE_FIELDS: &[&str] = &["name", "description"];
+
+        /// The request field a member name decodes into (Go: exact, then case-insensitive).
+        fn field_of(fields: &[&'static str], key: &str) -> Option<&'static str> {
+            fields.iter().copied().find(|f| f.eq_ignore_ascii_case(key))
+        }
+
+        /// A member name: a field in some spelling, or an unknown name.
+        fn spelling() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(vec!["slug", "SLUG", "Slug", "scopes", "sCopes"])
+                    .prop_map(str::to_owned),
+                "[a-zA-Z_]{1,8}",
+            ]
+        }
+
+        /// A member value in the shapes the admin API reads (a string, a list of strings, a list
+        /// of scope objects, `null`), or anything.
+        fn member_value() -> impl Strategy<Value = Value> {
+            let scope = proptest::collection::btree_map(
+                prop_oneof![
+                    proptest::sample::select(vec!["name", "Description", "description"])
+                        .prop_map(str::to_owned),
+                    "[a-z]{1,6}",
+                ],
+                prop_oneof![
+                    any::<String>().prop_map(Value::String),
+                    crate::fuzz::json_value()
+                ],
+                0..3,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect()));
+            prop_oneof![
+                any::<String>().prop_map(Value::String),
+                proptest::collection::vec(any::<String>().prop_map(Value::String), 0..3)
+                    .prop_map(Value::Array),
+                proptest::collection::vec(prop_oneof![scope, Just(Value::Null)], 0..3)
+                    .prop_map(Value::Array),
+                Just(Value::Null),
+                crate::fuzz::json_value(),
+            ]
+        }
+
+        /// An object's members, each name distinct ignoring case (so no field is given twice).
+        fn members() -> impl Strategy<Value = Vec<(String, Value)>> {
+            proptest::collection::vec((spelling(), member_value()), 0..5).prop_map(|pairs| {
+                let mut seen = Vec::new();
+                pairs
+                    .into_iter()
+                    .filter(|(k, _)| {
+                        let lower = k.to_ascii_lowercase();
+                        let new = !seen.contains(&lower);
+                        seen.push(lower);
+                        new
+                    })
+                    .collect()
+            })
+        }
+
+        proptest! {
             #[test]
-            fn any_body_decodes_or_fails_cleanly(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            fn any_body_decodes_or_fails_cleanly(raw in crate::fuzz::bytes(256)) {
                 if let Ok(o) = Object::parse(&raw, "t", &["a", "b"], Unknown::Refuse) {
                     let _ = o.string("a");
                     let _ = o.strings("b");
                     let _ = o.objects("a", "u", &["x"], Unknown::Ignore);
+                }
+            }
+
+            /// A request body decodes to exactly its members, read by the field's type; an unknown
+            /// member or a member of the wrong type is refused with Go's message naming it.
+            #[test]
+            fn request_objects_decode_to_their_members(
+                members in members(),
+                tail in prop_oneof![Just(""), Just("\n"), Just(" {\"slug\":"), Just("garbage")],
+            ) {
+                let object: Map<String, Value> = members.iter().cloned().collect();
+                // Only the first JSON value counts, as with Go's json.Decoder.
+                let body = format!("{}{tail}", Value::Object(object));
+                let t = "createResourceRequest";
+                let refused = Object::parse(body.as_bytes(), t, FIELDS, Unknown::Refuse);
+                match members.iter().find(|(k, _)| field_of(FIELDS, k).is_none()) {
+                    Some((key, _)) => prop_assert_eq!(refused.err(), Some(format!("json: unknown field {key:?}"))),
+                    None => prop_assert!(refused.is_ok()),
+                }
+                let o = Object::parse(body.as_bytes(), t, FIELDS, Unknown::Ignore).unwrap();
+                let given = |field: &str| {
+                    members.iter().find(|(k, _)| field_of(FIELDS, k) == Some(field)).map(|(_, v)| v)
+                };
+                let wrong = |field: &str, v: &Value, go_type: &str| {
+                    format!("json: cannot unmarshal {} into Go struct field {t}.{field} of type {go_type}", kind(v))
+                };
+
+                prop_assert_eq!(o.has("slug"), given("slug").is_some());
+                match given("slug") {
+                    None | Some(Value::Null) => prop_assert_eq!(o.string("slug"), Ok(None)),
+                    Some(Value::String(s)) => prop_assert_eq!(o.string("slug"), Ok(Some(s.clone()))),
+                    Some(v) => prop_assert_eq!(o.string("slug"), Err(wrong("slug", v, "string"))),
+                }
+                match given("slug") {
+                    None | Some(Value::Null) => prop_assert_eq!(o.strings("slug"), Ok(None)),
+                    Some(Value::Array(items)) => match items.iter().find(|i| !i.is_string()) {
+                        None => prop_assert_eq!(
+                            o.strings("slug"),
+                            Ok(Some(items.iter().map(|i| i.as_str().unwrap().to_owned()).collect()))
+                        ),
+                        Some(item) => prop_assert_eq!(o.strings("slug"), Err(wrong("slug", item, "string"))),
+                    },
+                    Some(v) => prop_assert_eq!(o.strings("slug"), Err(wrong("slug", v, "[]string"))),
+                }
+
+                let scopes = o.objects("scopes", "scopeRequest", SCOPE_FIELDS, Unknown::Refuse);
+                match given("scopes") {
+                    None | Some(Value::Null) => prop_assert!(matches!(scopes, Ok(None))),
+                    Some(Value::Array(items)) => {
+                        // The first bad item decides the error.
+                        let first_error = items.iter().find_map(|item| match item {
+                            Value::Null => None,
+                            Value::Object(m) => m
+                                .keys()
+                                .find(|k| field_of(SCOPE_FIELDS, k).is_none())
+                                .map(|key| format!("json: unknown field {key:?}")),
+                            other => Some(wrong("scopes", other, "scopeRequest")),
+                        });
+                        if let Some(error) = first_error {
+                            prop_assert_eq!(scopes.err(), Some(error));
+                        } else {
+                            let decoded = scopes.unwrap().unwrap();
+                            prop_assert_eq!(decoded.len(), items.len());
+                            for (d, item) in decoded.iter().zip(items) {
+                                let name = item.as_object().and_then(|m| {
+                                    m.iter().find(|(k, _)| field_of(SCOPE_FIELDS, k) == Some("name"))
+                                });
+                                prop_assert_eq!(d.has("name"), name.is_some());
+                            }
+                        }
+                    }
+                    Some(v) => prop_assert_eq!(scopes.err(), Some(wrong("scopes", v, "[]scopeRequest"))),
                 }
             }
         }
