@@ -119,3 +119,23 @@ fn a_moved_as_port_restarts_the_as_and_the_echo_server_that_cached_it() {
     assert_ne!(stack.pid("echo"), Some(echo_pid));
     assert!(!listening(old), "the old AS still listens on {old}");
 }
+
+#[test]
+fn doctor_reports_a_stale_component_without_restarting_it() {
+    let stack = Stack::new();
+    let (_, echo_pid) = up(&stack);
+    set_in_env_file(&stack, "AUTHPLANE_SCOPES", "mcp:read");
+    let (code, doc) = stack.json(&["doctor", "--offline"]);
+    assert_eq!(code, 0, "a stale component is a warning: {doc:#}");
+    let f = support_stack::finding(&doc, "stale_component");
+    assert_eq!(f["severity"], "warning");
+    assert!(
+        str_of(f, "message").contains("AUTHPLANE_SCOPES mcp:echo → mcp:read"),
+        "{f:#}"
+    );
+    assert_eq!(
+        stack.pid("echo"),
+        Some(echo_pid),
+        "doctor restarted the echo server"
+    );
+}

@@ -36,6 +36,7 @@ pub enum Code {
     WeakSecret,
     FilePermissions,
     UnknownVariable,
+    StaleComponent,
     ConfigInvalid,
 }
 
@@ -62,6 +63,7 @@ impl Code {
         Code::WeakSecret,
         Code::FilePermissions,
         Code::UnknownVariable,
+        Code::StaleComponent,
         Code::ConfigInvalid,
     ];
 
@@ -88,6 +90,7 @@ impl Code {
             Code::WeakSecret => "weak_secret",
             Code::FilePermissions => "file_permissions",
             Code::UnknownVariable => "unknown_variable",
+            Code::StaleComponent => "stale_component",
             Code::ConfigInvalid => "config_invalid",
         }
     }

@@ -119,6 +119,21 @@ pub fn describe(changes: &[Change]) -> String {
         .join("; ")
 }
 
+/// What changed for `component` since it was started, when it runs with a record that differs
+/// from `settings` (empty otherwise: not running, no record, or nothing changed).
+pub fn stale(settings: &Settings, component: Component) -> Vec<Change> {
+    use crate::stack::process::{self, PidState};
+    if !matches!(
+        process::inspect(&settings.run_dir, component),
+        PidState::Running(_)
+    ) {
+        return Vec::new();
+    }
+    read(&settings.run_dir, component)
+        .map(|recorded| changes(&recorded, &inputs(settings, component, None)))
+        .unwrap_or_default()
+}
+
 /// `<run_dir>/<component>.started.json`.
 pub fn path(run_dir: &Path, component: Component) -> PathBuf {
     let name = match component {
@@ -131,6 +146,8 @@ pub fn path(run_dir: &Path, component: Component) -> PathBuf {
 /// Records what `component` was started with (mode 0600, atomic).
 pub fn record(run_dir: &Path, component: Component, inputs: &Inputs) -> anyhow::Result<()> {
     let text = serde_json::to_vec_pretty(inputs)?;
+    // The Docker backend may be the first to use the run directory.
+    crate::private_files::create_private_dir(run_dir)?;
     crate::private_files::write_private_file(&path(run_dir, component), &text)
 }
 

@@ -121,6 +121,31 @@ async fn environment(run: &mut Run<'_>, settings: &Settings) {
         findings,
     );
 
+    let findings = stack::COMPONENTS
+        .into_iter()
+        .filter_map(|component| {
+            let changed = stack::started::stale(settings, component);
+            (!changed.is_empty()).then(|| {
+                let title = stack::process::title(component);
+                Finding::warning(
+                    Code::StaleComponent,
+                    format!(
+                        "the {title} runs with other settings than the configuration: {}",
+                        stack::started::describe(&changed)
+                    ),
+                    "`authplane-dev up` (or verify / token) restarts it with the current configuration",
+                )
+                .why("checks against a server started with old settings report the old settings' problems")
+            })
+        })
+        .collect();
+    record(
+        run,
+        "environment: running components",
+        "every running component was started with the current configuration",
+        findings,
+    );
+
     let mut findings = Vec::new();
     match std::fs::metadata(&settings.env_file) {
         Err(_) => findings.push(Finding::warning(
