@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
-use authplane_dev::cli::{Cli, Command};
+use authplane_dev::cli::{self, Cli, Command};
 use authplane_dev::commands;
 use authplane_dev::exit::Exit;
 use authplane_dev::report::{OutputOptions, Reporter};
@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         return finish(&reporter, "authserver", result);
     }
 
-    let cli = match Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             // clap renders its own usage errors, help and version text.
