@@ -439,3 +439,49 @@ fn collapse_globals(mut sc: clap::Command, globals: &[Arg], path: &str) -> clap:
         collapse_globals(child, globals, &child_path)
     })
 }
+
+/// The subcommand a command line names (`verify`, `serve echo`), found without parsing it, for
+/// the `command` member of the JSON answer to a usage error; `authplane-dev` when none is named.
+pub fn invoked_command(args: &[String]) -> String {
+    let top = Cli::command();
+    let globals: Vec<Arg> = top
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let mut cmd = top;
+    let mut path: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(flag) = arg.strip_prefix('-') {
+            let long = flag.strip_prefix('-');
+            let takes_value = cmd.get_arguments().chain(&globals).any(|a| {
+                let named = match long {
+                    Some(l) => !l.contains('=') && a.get_long() == Some(l),
+                    None => flag.len() == 1 && a.get_short().is_some_and(|s| flag.starts_with(s)),
+                };
+                named && a.get_action().takes_values()
+            });
+            if takes_value {
+                args.next();
+            }
+            continue;
+        }
+        match cmd.find_subcommand(arg) {
+            Some(sc) => {
+                path.push(arg.clone());
+                let sc = sc.clone();
+                cmd = sc;
+            }
+            None => break,
+        }
+    }
+    if path.is_empty() {
+        "authplane-dev".to_owned()
+    } else {
+        path.join(" ")
+    }
+}

@@ -34,6 +34,20 @@ fn main() -> ExitCode {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
+            let args: Vec<String> = args.collect();
+            // Under --json a usage error is the JSON envelope too; help and version stay text.
+            let json = args
+                .iter()
+                .take_while(|a| *a != "--")
+                .any(|a| a == "--json");
+            if json && err.use_stderr() {
+                let reporter = Reporter::new(OutputOptions {
+                    json: true,
+                    ..OutputOptions::default()
+                });
+                reporter.render_usage_error(&cli::invoked_command(&args), &err);
+                return Exit::Usage.into();
+            }
             // clap renders its own usage errors, help and version text.
             let _ = err.print();
             return if err.use_stderr() {

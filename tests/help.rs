@@ -1,10 +1,12 @@
-//! The command line a user meets: `--help` that scans.
+//! The command line a user meets: `--help` that scans, and usage errors that stay JSON under
+//! `--json`.
 //!
 //! Each subcommand's help must list exactly the flags that command reads (the table below says
 //! where each one takes effect), the backend flags only where a backend is chosen or checked, the
 //! other global flags in one collapsed line, and 2–4 examples that parse.
 
 use assert_cmd::Command;
+use serde_json::Value;
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_authplane-dev"));
@@ -225,4 +227,80 @@ fn every_subcommand_has_two_to_four_examples_that_parse() {
             }
         }
     }
+}
+
+/// `args` under `--json`: exit 2 and exactly one JSON object on stdout.
+fn json_usage_error(args: &[&str]) -> Value {
+    let (code, stdout, stderr) = run(args);
+    assert_eq!(code, 2, "{args:?}: stdout {stdout} stderr {stderr}");
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON object ({e}): {stdout}"));
+    assert_eq!(doc["ok"], false, "{doc}");
+    assert_eq!(doc["exit_code"], 2, "{doc}");
+    assert_eq!(doc["error"]["exit_code"], 2, "{doc}");
+    assert!(doc["steps"].as_array().is_some_and(Vec::is_empty), "{doc}");
+    assert!(
+        doc["findings"].as_array().is_some_and(Vec::is_empty),
+        "{doc}"
+    );
+    assert!(
+        !doc["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{doc}"
+    );
+    assert!(stderr.is_empty(), "{args:?}: stderr under --json: {stderr}");
+    doc
+}
+
+#[test]
+fn usage_errors_under_json_are_the_json_envelope() {
+    let doc = json_usage_error(&["--json", "verify", "--bogus"]);
+    assert_eq!(doc["command"], "verify");
+    assert_eq!(doc["error"]["kind"], "unknown_argument");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--bogus"),
+        "{doc}"
+    );
+    assert_eq!(doc["error"]["usage"], "authplane-dev verify [OPTIONS]");
+
+    let doc = json_usage_error(&["verify", "--protocol", "nope", "--json"]);
+    assert_eq!(doc["error"]["kind"], "invalid_value");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("nope"));
+
+    let doc = json_usage_error(&[
+        "--json",
+        "--env-file",
+        "x.env",
+        "serve",
+        "echo",
+        "--dev-mode=maybe",
+    ]);
+    assert_eq!(doc["command"], "serve echo");
+
+    let doc = json_usage_error(&["inspect", "--json"]);
+    assert_eq!(doc["command"], "inspect");
+    assert_eq!(doc["error"]["kind"], "missing_required_argument");
+
+    let doc = json_usage_error(&["--json"]);
+    assert_eq!(doc["command"], "authplane-dev");
+
+    let doc = json_usage_error(&["--json", "frobnicate"]);
+    assert_eq!(doc["error"]["kind"], "invalid_subcommand");
+}
+
+#[test]
+fn usage_errors_without_json_stay_text_on_stderr() {
+    let (code, stdout, stderr) = run(&["verify", "--bogus"]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("unexpected argument '--bogus'"), "{stderr}");
+    // After `--` nothing is a flag: a `--json` there does not switch to JSON.
+    let (code, stdout, _) = run(&["inspect", "a", "b", "--", "--json"]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty(), "{stdout}");
 }
