@@ -2,7 +2,8 @@
 //!
 //! On clap fields the `///` comment is the `--help` text. Besides the derive types, this module
 //! shapes the derived [`clap::Command`] once for parsing and `--help` ([`command`]: global flags
-//! collapsed into one line in subcommands, an examples section per subcommand).
+//! collapsed into one line in subcommands, an examples section per subcommand) and once for the
+//! completion scripts ([`completion_command`]: each subcommand offers only the flags it reads).
 
 use std::path::PathBuf;
 
@@ -437,6 +438,38 @@ fn collapse_globals(mut sc: clap::Command, globals: &[Arg], path: &str) -> clap:
     sc.mut_subcommands(|child| {
         let child_path = format!("{path} {}", child.get_name());
         collapse_globals(child, globals, &child_path)
+    })
+}
+
+/// The command line the completion scripts describe: each subcommand offers exactly the global
+/// flags it reads (`completions` none, `logs` no `--as`), besides its own. Only for generating
+/// scripts; parse with [`command`].
+pub fn completion_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let globals: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    for arg in &globals {
+        cmd = cmd.mut_arg(arg.get_id().as_str(), |a| a.global(false));
+    }
+    cmd.mut_subcommands(|sc| {
+        let path = sc.get_name().to_owned();
+        offer_globals(sc, &globals, &path)
+    })
+}
+
+fn offer_globals(mut sc: clap::Command, globals: &[Arg], path: &str) -> clap::Command {
+    let reads = |id: &str| page(path).is_none_or(|p| p.globals.contains(&id));
+    for arg in globals {
+        if reads(arg.get_id().as_str()) {
+            sc = sc.arg(arg.clone().global(false));
+        }
+    }
+    sc.mut_subcommands(|child| {
+        let child_path = format!("{path} {}", child.get_name());
+        offer_globals(child, globals, &child_path)
     })
 }
 
