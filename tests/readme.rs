@@ -1,5 +1,6 @@
-//! Keeps the README honest: its configuration table, finding codes, exit codes and the two
-//! commands must match the code and `.ci/run`.
+//! Keeps the documentation honest: the configuration table (docs/configuration.md), the finding
+//! codes (docs/findings.md), the exit codes (README.md and `--help`) and the README's two commands
+//! must match the code and `.ci/run`.
 
 use authplane_dev::cli::EXIT_CODES_HELP;
 use authplane_dev::config::DOCUMENTED;
@@ -9,24 +10,32 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
+fn doc(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/docs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
 #[test]
-fn every_configuration_variable_is_in_the_readme_table() {
-    let readme = readme();
+fn every_configuration_variable_is_in_the_configuration_table() {
+    let table = doc("configuration.md");
     for name in DOCUMENTED {
         assert!(
-            readme.contains(&format!("| `{name}`")),
-            "README configuration table lacks a row for {name}"
+            table.contains(&format!("| `{name}`")),
+            "docs/configuration.md's variable table lacks a row for {name}"
         );
     }
 }
 
 #[test]
 fn every_finding_code_is_documented() {
-    let readme = readme();
+    let findings = doc("findings.md");
     for code in Code::ALL {
         assert!(
-            readme.contains(&format!("| `{}`", code.as_str())),
-            "README finding-code table lacks {code}"
+            findings.contains(&format!("| `{}`", code.as_str())),
+            "docs/findings.md's table lacks {code}"
+        );
+        assert!(
+            findings.contains(&format!("### `{}`", code.as_str())),
+            "docs/findings.md has no example-and-fix section for {code}"
         );
     }
 }
