@@ -1,10 +1,13 @@
 //! Command-line definitions (clap derive) and nothing else: no parsing of files, no I/O.
 //!
-//! On clap fields the `///` comment is the `--help` text.
+//! On clap fields the `///` comment is the `--help` text. Besides the derive types, this module
+//! shapes the derived [`clap::Command`] once for parsing and `--help` ([`command`]: global flags
+//! collapsed into one line in subcommands, an examples section per subcommand) and once for the
+//! completion scripts ([`completion_command`]: each subcommand offers only the flags it reads).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::Backend;
 use crate::report::ColorChoice;
@@ -19,9 +22,17 @@ Exit codes:
   4    internal error
   130  interrupted (Ctrl-C or SIGTERM during `up`; what it started was stopped)";
 
+/// The last line of `authplane-dev --help`.
+pub const START_HERE: &str = "Start here: authplane-dev verify";
+
+/// Heading of the flags every subcommand accepts (shown in full only in `authplane-dev --help`).
+const GLOBAL_HEADING: &str = "Global options";
+/// Heading of the flags that choose the authorization-server backend.
+const BACKEND_HEADING: &str = "Backend options";
+
 /// Run, verify and diagnose a local Authplane authorization server and an MCP server it protects.
 #[derive(Debug, Parser)]
-#[command(name = "authplane-dev", version, after_help = EXIT_CODES_HELP)]
+#[command(name = "authplane-dev", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -29,30 +40,32 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every subcommand accepts.
+/// Flags accepted before or after any subcommand. `--as` and `--image` are listed only by the
+/// subcommands that choose a backend (see [`PAGES`]); the others are collapsed into one line in
+/// every subcommand's help.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The .env file to read (and that `up` writes on first run); a file named here must exist
     /// [default: .env]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL_HEADING)]
     pub env_file: Option<PathBuf>,
     /// The state directory: pid files, logs, client credentials, embedded AS data
-    #[arg(long, global = true, value_name = "DIR", default_value = ".run")]
+    #[arg(long, global = true, value_name = "DIR", default_value = ".run", help_heading = GLOBAL_HEADING)]
     pub run_dir: PathBuf,
-    /// Print exactly one JSON object on stdout instead of human output
-    #[arg(long, global = true)]
+    /// Print exactly one JSON object on stdout instead of human output (usage errors too)
+    #[arg(long, global = true, help_heading = GLOBAL_HEADING)]
     pub json: bool,
     /// When to use colours (NO_COLOR is honoured under auto)
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, help_heading = GLOBAL_HEADING)]
     pub color: ColorChoice,
     /// Print secrets (admin key, client secret, full tokens) instead of redacting them
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_HEADING)]
     pub show_secrets: bool,
-    /// Authorization-server backend [env: AUTHPLANE_DEV_AS] [default: auto]
-    #[arg(long = "as", global = true, value_enum, value_name = "BACKEND")]
+    /// Authorization-server backend (up, verify, token, doctor) [env: AUTHPLANE_DEV_AS] [default: auto]
+    #[arg(long = "as", global = true, value_enum, value_name = "BACKEND", help_heading = BACKEND_HEADING)]
     pub backend: Option<Backend>,
-    /// Authserver image for the Docker backend [env: AUTHPLANE_DEV_IMAGE]
-    #[arg(long, global = true, value_name = "IMAGE")]
+    /// Authserver image for the Docker backend (up, verify, token) [env: AUTHPLANE_DEV_IMAGE]
+    #[arg(long, global = true, value_name = "IMAGE", help_heading = BACKEND_HEADING)]
     pub image: Option<String>,
 }
 
@@ -263,4 +276,288 @@ pub struct CompletionsArgs {
     /// The shell to print completions for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// What a subcommand's help and completions show besides its own flags.
+struct Page {
+    /// The subcommand, as typed (`serve echo`).
+    path: &'static str,
+    /// The ids of the global flags the subcommand reads.
+    globals: &'static [&'static str],
+    /// Real command lines, each with a comment saying what it does.
+    examples: &'static [&'static str],
+}
+
+/// The global flags every subcommand except `completions` reads (argument ids).
+const COMMON: &[&str] = &["env_file", "run_dir", "json", "color", "show_secrets"];
+/// [`COMMON`] plus the backend flags, for the subcommands that may start the AS.
+const STARTS_AS: &[&str] = &[
+    "env_file",
+    "run_dir",
+    "json",
+    "color",
+    "show_secrets",
+    "backend",
+    "image",
+];
+/// [`COMMON`] plus `--as`, for `doctor` (it checks the Docker daemon unless the backend is
+/// embedded, and never pulls, so `--image` changes nothing for it).
+const CHECKS_AS: &[&str] = &[
+    "env_file",
+    "run_dir",
+    "json",
+    "color",
+    "show_secrets",
+    "backend",
+];
+
+const PAGES: &[Page] = &[
+    Page {
+        path: "init",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev init                        # a complete .env on 9000, 9001, 8080",
+            "authplane-dev init --ports 9100,9101,8180 # AS, admin API, MCP server elsewhere",
+            "authplane-dev --env-file ci.env init --ports 19000,19001,18080",
+        ],
+    },
+    Page {
+        path: "up",
+        globals: STARTS_AS,
+        examples: &[
+            "authplane-dev up                          # AS + echo server in the background",
+            "authplane-dev up --as embedded            # never use Docker",
+            "authplane-dev up --wait-timeout 180       # a slow machine",
+        ],
+    },
+    Page {
+        path: "verify",
+        globals: STARTS_AS,
+        examples: &[
+            "authplane-dev verify                      # the whole flow; starts the stack if needed",
+            "authplane-dev verify --fix                # also repair a drifted resource registration",
+            "authplane-dev verify --mcp-url http://localhost:3000/mcp --protocol auto",
+            "authplane-dev verify --json --no-probes   # for scripts: one JSON object on stdout",
+        ],
+    },
+    Page {
+        path: "doctor",
+        globals: CHECKS_AS,
+        examples: &[
+            "authplane-dev doctor                      # environment, configuration, live stack",
+            "authplane-dev doctor --offline            # configuration only, no network",
+            "authplane-dev doctor --mcp-url http://localhost:3000/mcp --json",
+        ],
+    },
+    Page {
+        path: "clean",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev clean                       # stop the stack; keep .env and AS data",
+            "authplane-dev clean --all                 # also remove .run/, AS data and .env",
+        ],
+    },
+    Page {
+        path: "status",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev status                      # each component: pid, URL, answers?",
+            "authplane-dev status --json               # the same as data for scripts",
+        ],
+    },
+    Page {
+        path: "logs",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev logs                        # the last 40 lines of each log",
+            "authplane-dev logs authserver -n 100      # one component, more lines",
+            "authplane-dev logs echo -f                # follow until Ctrl-C",
+        ],
+    },
+    Page {
+        path: "token",
+        globals: STARTS_AS,
+        examples: &[
+            "authplane-dev token                       # only the token on stdout",
+            "authplane-dev token --scope mcp:echo --json",
+            "authplane-dev token --resource http://localhost:8080/mcp",
+        ],
+    },
+    Page {
+        path: "inspect",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev token | authplane-dev inspect -   # decode a fresh token",
+            "authplane-dev inspect \"$TOKEN\" --mcp-url http://localhost:3000/mcp",
+        ],
+    },
+    Page {
+        path: "serve",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev serve authserver            # the embedded AS in the foreground",
+            "authplane-dev serve echo                  # the echo MCP server in the foreground",
+        ],
+    },
+    Page {
+        path: "serve authserver",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev serve authserver            # state in .run/authserver",
+            "authplane-dev serve authserver --state-dir /tmp/as",
+        ],
+    },
+    Page {
+        path: "serve echo",
+        globals: COMMON,
+        examples: &[
+            "authplane-dev serve echo                  # needs a running AS",
+            "authplane-dev serve echo --allowed-host host.docker.internal",
+        ],
+    },
+    Page {
+        path: "completions",
+        globals: &[],
+        examples: &[
+            "authplane-dev completions bash > ~/.local/share/bash-completion/completions/authplane-dev",
+            "authplane-dev completions zsh > ~/.zfunc/_authplane-dev   # a directory in $fpath",
+            "authplane-dev completions fish > ~/.config/fish/completions/authplane-dev.fish",
+        ],
+    },
+];
+
+fn page(path: &str) -> Option<&'static Page> {
+    PAGES.iter().find(|p| p.path == path)
+}
+
+/// The command line to parse and to show in `--help`: the global flags are listed once, under
+/// their heading, in `authplane-dev --help`; a subcommand lists its own flags, the backend flags
+/// when it reads them, one line naming the other global flags, and its examples.
+pub fn command() -> clap::Command {
+    let cmd = Cli::command().after_help(format!("{EXIT_CODES_HELP}\n\n{START_HERE}"));
+    let globals: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    cmd.mut_subcommands(|sc| {
+        let path = sc.get_name().to_owned();
+        collapse_globals(sc, &globals, &path)
+    })
+}
+
+/// Hides, in `sc` and below, the global flags its help should not list. clap propagates a global
+/// flag to a subcommand only when the subcommand has no argument of that id yet, so a hidden copy
+/// added here takes the place of the propagated one: it still parses, and its value still reaches
+/// [`Cli`], but `--help` leaves it out.
+fn collapse_globals(mut sc: clap::Command, globals: &[Arg], path: &str) -> clap::Command {
+    let page = page(path);
+    let reads = |id: &str| page.is_none_or(|p| p.globals.contains(&id));
+    for arg in globals {
+        let id = arg.get_id().as_str();
+        let listed = arg.get_help_heading() == Some(BACKEND_HEADING) && reads(id);
+        if !listed {
+            sc = sc.arg(arg.clone().hide(true));
+        }
+    }
+    let collapsed: Vec<String> = globals
+        .iter()
+        .filter(|a| a.get_help_heading() == Some(GLOBAL_HEADING) && reads(a.get_id().as_str()))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut after = Vec::new();
+    if !collapsed.is_empty() {
+        after.push(format!(
+            "{GLOBAL_HEADING}: {} (see authplane-dev --help)",
+            collapsed.join(", ")
+        ));
+    }
+    if let Some(page) = page {
+        after.push(format!("Examples:\n  {}", page.examples.join("\n  ")));
+    }
+    if !after.is_empty() {
+        sc = sc.after_help(after.join("\n\n"));
+    }
+    sc.mut_subcommands(|child| {
+        let child_path = format!("{path} {}", child.get_name());
+        collapse_globals(child, globals, &child_path)
+    })
+}
+
+/// The command line the completion scripts describe: each subcommand offers exactly the global
+/// flags it reads (`completions` none, `logs` no `--as`), besides its own. Only for generating
+/// scripts; parse with [`command`].
+pub fn completion_command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let globals: Vec<Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    for arg in &globals {
+        cmd = cmd.mut_arg(arg.get_id().as_str(), |a| a.global(false));
+    }
+    cmd.mut_subcommands(|sc| {
+        let path = sc.get_name().to_owned();
+        offer_globals(sc, &globals, &path)
+    })
+}
+
+fn offer_globals(mut sc: clap::Command, globals: &[Arg], path: &str) -> clap::Command {
+    let reads = |id: &str| page(path).is_none_or(|p| p.globals.contains(&id));
+    for arg in globals {
+        if reads(arg.get_id().as_str()) {
+            sc = sc.arg(arg.clone().global(false));
+        }
+    }
+    sc.mut_subcommands(|child| {
+        let child_path = format!("{path} {}", child.get_name());
+        offer_globals(child, globals, &child_path)
+    })
+}
+
+/// The subcommand a command line names (`verify`, `serve echo`), found without parsing it, for
+/// the `command` member of the JSON answer to a usage error; `authplane-dev` when none is named.
+pub fn invoked_command(args: &[String]) -> String {
+    let top = Cli::command();
+    let globals: Vec<Arg> = top
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let mut cmd = top;
+    let mut path: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if let Some(flag) = arg.strip_prefix('-') {
+            let long = flag.strip_prefix('-');
+            let takes_value = cmd.get_arguments().chain(&globals).any(|a| {
+                let named = match long {
+                    Some(l) => !l.contains('=') && a.get_long() == Some(l),
+                    None => flag.len() == 1 && a.get_short().is_some_and(|s| flag.starts_with(s)),
+                };
+                named && a.get_action().takes_values()
+            });
+            if takes_value {
+                args.next();
+            }
+            continue;
+        }
+        match cmd.find_subcommand(arg) {
+            Some(sc) => {
+                path.push(arg.clone());
+                let sc = sc.clone();
+                cmd = sc;
+            }
+            None => break,
+        }
+    }
+    if path.is_empty() {
+        "authplane-dev".to_owned()
+    } else {
+        path.join(" ")
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exit::ConfigError;
 
-/// Every variable authplane-dev reads, one constant each (the README table is checked against
+/// Every variable authplane-dev reads, one constant each (the table in docs/configuration.md is checked against
 /// [`DOCUMENTED`]).
 pub mod var {
     pub const SERVER_ISSUER: &str = "AUTHPLANE_SERVER_ISSUER";
@@ -36,7 +36,7 @@ pub mod var {
     pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
 }
 
-/// The variables documented in the README configuration table, in table order.
+/// The variables documented in the docs/configuration.md table, in table order.
 pub const DOCUMENTED: &[&str] = &[
     var::SERVER_ISSUER,
     var::SERVER_ADDRESS,

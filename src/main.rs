@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
-use authplane_dev::cli::{Cli, Command};
+use authplane_dev::cli::{self, Cli, Command};
 use authplane_dev::commands;
 use authplane_dev::exit::Exit;
 use authplane_dev::report::{OutputOptions, Reporter};
@@ -28,9 +28,26 @@ fn main() -> ExitCode {
         return finish(&reporter, "authserver", result);
     }
 
-    let cli = match Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
+            let args: Vec<String> = args.collect();
+            // Under --json a usage error is the JSON envelope too; help and version stay text.
+            let json = args
+                .iter()
+                .take_while(|a| *a != "--")
+                .any(|a| a == "--json");
+            if json && err.use_stderr() {
+                let reporter = Reporter::new(OutputOptions {
+                    json: true,
+                    ..OutputOptions::default()
+                });
+                reporter.render_usage_error(&cli::invoked_command(&args), &err);
+                return Exit::Usage.into();
+            }
             // clap renders its own usage errors, help and version text.
             let _ = err.print();
             return if err.use_stderr() {

@@ -310,6 +310,39 @@ impl Reporter {
         }
     }
 
+    /// Renders a command line clap refused (unknown flag, bad value, missing argument) as the
+    /// JSON envelope with an `error` object: its `kind` is clap's error kind in snake_case
+    /// (`unknown_argument`, `invalid_value`, …) and `message` clap's first line, without the
+    /// `error: ` prefix. Call only under `--json`; the exit code is always 2.
+    pub fn render_usage_error(&self, command: &str, err: &clap::Error) {
+        let rendered = err.render().to_string();
+        let message = rendered
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        let usage = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix("Usage: "))
+            .map(str::to_owned);
+        let exit = Exit::Usage;
+        let doc = json!({
+            "ok": false,
+            "command": command,
+            "exit_code": exit.code(),
+            "steps": [],
+            "findings": [],
+            "error": {
+                "message": message,
+                "exit_code": exit.code(),
+                "kind": snake_case(&format!("{:?}", err.kind())),
+                "usage": usage,
+            },
+        });
+        self.line(&serde_json::to_string_pretty(&doc).unwrap_or_else(|_| doc.to_string()));
+    }
+
     fn style(&self, style: Style) -> Style {
         style.force_styling(self.color)
     }
@@ -547,6 +580,22 @@ impl<'r> Run<'r> {
         finding.actual = finding.actual.as_deref().map(r);
         finding
     }
+}
+
+/// `UnknownArgument` → `unknown_argument`.
+fn snake_case(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn format_duration(ms: u64) -> String {

@@ -1,5 +1,6 @@
-//! Keeps the README honest: its configuration table, finding codes, exit codes and the two
-//! commands must match the code and `.ci/run`.
+//! Keeps the documentation honest: the configuration table (docs/configuration.md), the finding
+//! codes (docs/findings.md: the table and one section per code), the exit codes (README.md and the
+//! real `--help`) and the README's two commands must match the code and `.ci/run`.
 
 use authplane_dev::config::DOCUMENTED;
 use authplane_dev::diagnose::Code;
@@ -8,21 +9,27 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
+fn doc(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/docs/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
 #[test]
-fn every_configuration_variable_is_in_the_readme_table() {
-    let readme = readme();
+fn every_configuration_variable_is_in_the_configuration_table() {
+    let table = doc("configuration.md");
     for name in DOCUMENTED {
         assert!(
-            readme.contains(&format!("| `{name}`")),
-            "README configuration table lacks a row for {name}"
+            table.contains(&format!("| `{name}`")),
+            "docs/configuration.md's variable table lacks a row for {name}"
         );
     }
 }
 
 #[test]
 fn every_finding_code_is_documented() {
-    // The first column of the table under "## Finding codes", not a cell anywhere.
-    let documented: Vec<String> = table_under(&readme(), "Finding codes")
+    // The first column of the first table in docs/findings.md (not a cell anywhere), exactly
+    // the codes there are, and a section with an example and the fix for each.
+    let findings = doc("findings.md");
+    let documented: Vec<String> = table_rows(&findings)
         .into_iter()
         .map(|row| row[0].trim_matches('`').to_owned())
         .collect();
@@ -30,7 +37,13 @@ fn every_finding_code_is_documented() {
     let mut have = documented.clone();
     want.sort();
     have.sort();
-    assert_eq!(have, want, "README finding-code table vs Code::ALL");
+    assert_eq!(have, want, "docs/findings.md's table vs Code::ALL");
+    for code in Code::ALL {
+        assert!(
+            findings.contains(&format!("### `{}`", code.as_str())),
+            "docs/findings.md has no example-and-fix section for {code}"
+        );
+    }
 }
 
 /// The rows of the first table under the heading `## {heading}`, as trimmed cells (the header
@@ -41,8 +54,12 @@ fn table_under(readme: &str, heading: &str) -> Vec<Vec<String>> {
         .unwrap_or_else(|| panic!("README has no `## {heading}` section"));
     let section = &readme[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
-    section
-        .lines()
+    table_rows(section)
+}
+
+/// The rows of the first table in `text`, as trimmed cells (header row and rule left out).
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
         .skip_while(|l| !l.starts_with('|'))
         .take_while(|l| l.starts_with('|'))
         .skip(2)

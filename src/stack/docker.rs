@@ -167,7 +167,7 @@ pub fn image_finding(image: &str, reason: &str) -> Finding {
         Code::ImageUnavailable,
         format!("the authserver image {image} is unavailable"),
         format!(
-            "pull or build it (`docker pull {image}`, or build one as the README's \"Building an image locally\" shows), \
+            "pull or build it (`docker pull {image}`, or build one as docs/docker.md \"Building an image locally\" shows), \
              set {} / --image to an image you have, or use `--as embedded`",
             var::DEV_IMAGE
         ),
