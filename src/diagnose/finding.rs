@@ -1,4 +1,4 @@
-//! The finding type and the stable finding codes (DESIGN §4, README "Finding codes").
+//! The finding type and the stable finding codes (DESIGN §4, docs/findings.md).
 
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub enum Code {
 }
 
 impl Code {
-    /// Every code, in documentation order (the README table is checked against this list).
+    /// Every code, in documentation order (the docs/findings.md table is checked against this list).
     pub const ALL: &'static [Code] = &[
         Code::DockerUnreachable,
         Code::ImageUnavailable,
@@ -67,7 +67,7 @@ impl Code {
         Code::ConfigInvalid,
     ];
 
-    /// The snake_case spelling used in JSON and the README.
+    /// The snake_case spelling used in JSON and docs/findings.md.
     pub fn as_str(self) -> &'static str {
         match self {
             Code::DockerUnreachable => "docker_unreachable",
