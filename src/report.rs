@@ -275,6 +275,16 @@ impl Reporter {
         }
     }
 
+    /// Prints a progress line on stderr in every mode (stdout stays the result): something the
+    /// user waits on and should know about, such as another run holding the run directory.
+    pub fn progress(&self, text: &str) {
+        let line = self.redact(text);
+        match &self.multi {
+            Some(multi) => multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
     /// Renders the end of a run: in human mode the findings and a summary (steps were printed as
     /// they completed), in JSON mode the whole document.
     pub fn render(&self, outcome: &Outcome) {

@@ -63,7 +63,7 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
 
 async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("token");
-    let Some(ctx) = &with_env_file(ctx, &mut run)? else {
+    let Some((ctx, _lock)) = &with_env_file(ctx, &mut run).await? else {
         return Ok(run.finish());
     };
     let settings = &ctx.settings;

@@ -25,6 +25,7 @@ use crate::flow::mcp::{McpClient, McpReply, STATELESS_PROTOCOL_VERSION};
 use crate::flow::token::{self, Metadata, TokenRequest, TokenResponse};
 use crate::flow::{FlowError, http_client};
 use crate::report::{Outcome, Run, StepTimer};
+use crate::stack::lock::RunLock;
 
 /// The extra scope the main resource declares and the client may ask for, so the "token without
 /// the required scope" probe can mint a token that carries something else.
@@ -37,7 +38,7 @@ pub const CLIENT_NAME: &str = "authplane-dev";
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("verify");
-    let Some(ctx) = &with_env_file(ctx, &mut run)? else {
+    let Some((ctx, _lock)) = &with_env_file(ctx, &mut run).await? else {
         return Ok(run.finish());
     };
     let settings = &ctx.settings;
@@ -153,18 +154,24 @@ const PROBE_STEPS: [&str; 3] = [
     "probe: token without the required scope",
 ];
 
-/// Runs the configuration pre-flight (which writes or completes `.env`) and returns a context
-/// whose settings include what it wrote, or `None` when the configuration was refused.
-pub(crate) fn with_env_file<'r>(
+/// Runs the configuration pre-flight (which takes the run-directory lock and writes or completes
+/// `.env`) and returns a context whose settings include what it wrote, with the lock to hold
+/// until the verb ends; `None` when the configuration was refused.
+pub(crate) async fn with_env_file<'r>(
     ctx: &Context<'r>,
     run: &mut Run<'_>,
-) -> anyhow::Result<Option<Context<'r>>> {
-    Ok(
-        crate::commands::preflight::prepare(ctx, run)?.map(|settings| Context {
-            settings,
-            reporter: ctx.reporter,
-        }),
-    )
+) -> anyhow::Result<Option<(Context<'r>, RunLock)>> {
+    Ok(crate::commands::preflight::prepare(ctx, run)
+        .await?
+        .map(|prepared| {
+            (
+                Context {
+                    settings: prepared.settings,
+                    reporter: ctx.reporter,
+                },
+                prepared.lock,
+            )
+        }))
 }
 
 /// The finding for an admin key the admin API refuses (shared with `doctor`).

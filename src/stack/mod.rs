@@ -3,7 +3,8 @@
 //!
 //! - [`process`] — child processes, pid files and log files under `run_dir`;
 //! - [`ports`] — port pre-flight and "who holds this port";
-//! - [`health`] — readiness probes.
+//! - [`health`] — readiness probes;
+//! - [`lock`] — the run-directory lock that keeps state-changing runs from overlapping.
 //!
 //! - [`docker`] — the Docker backend (the only module that speaks bollard).
 //!
@@ -14,6 +15,7 @@
 pub mod docker;
 pub mod health;
 pub mod launched;
+pub mod lock;
 pub mod ports;
 pub mod process;
 
@@ -120,8 +122,8 @@ fn backend_name(backend: Backend) -> &'static str {
 /// ms"; a failed step plus a finding on error). Returns `Ok(true)` when everything asked for is
 /// up, `Ok(false)` when a component failed (the finding says why).
 ///
-/// Callers run the configuration pre-flight first (`commands::preflight`), which also writes or
-/// completes the `.env`; nothing here checks the configuration. When the authorization server is (re)started
+/// Callers run the configuration pre-flight first (`commands::preflight`), which also takes the
+/// run-directory lock and writes or completes the `.env`; nothing here checks the configuration. When the authorization server is (re)started
 /// while an echo server from before is running, the echo server is restarted too: its SDK caches
 /// the old server's signing keys.
 pub async fn ensure_up(
