@@ -7,7 +7,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::{KillOnDrop, Stack, alive, component, listening, mode, step, wait_until};
+use support_stack::{
+    KillOnDrop, Stack, alive, codes, component, finding, listening, mode, step, wait_until,
+};
 
 fn up(stack: &Stack) -> Value {
     let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
@@ -68,15 +70,31 @@ fn a_killed_echo_server_shows_as_down_and_up_recovers_it() {
     .unwrap();
     assert!(wait_until(Duration::from_secs(10), || !alive(echo_pid)));
 
+    // A managed component down: exit 1 and a finding that says how to bring it back, so
+    // `authplane-dev status || authplane-dev up` works.
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0, "status is a report: {status:#}");
+    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(status["ok"], false, "{status:#}");
     let echo = component(&status, "echo");
     assert_ne!(echo["state"], "running", "{status:#}");
     assert_eq!(echo["healthy"], false);
     assert_eq!(component(&status, "authserver")["healthy"], true);
+    assert_eq!(codes(&status), ["mcp_unreachable"], "{status:#}");
+    assert_eq!(
+        finding(&status, "mcp_unreachable")["fix"],
+        "authplane-dev up"
+    );
+    let out = stack.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 error(s)") && !text.contains("OK"),
+        "{text}"
+    );
 
     up(&stack);
-    let (_, status) = stack.json(&["status"]);
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
     assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
     assert_ne!(stack.pid("echo"), Some(echo_pid));
     assert_eq!(
@@ -93,7 +111,7 @@ fn a_garbage_pid_file_is_reported_stale_and_replaced() {
     std::fs::write(stack.path(".run/echo.pid"), b"\xff\xfe not a pid \x00").unwrap();
 
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "nothing runs: {status:#}");
     assert_eq!(component(&status, "echo")["state"], "stale", "{status:#}");
 
     let doc = up(&stack);
@@ -149,6 +167,20 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     let (code, doc) = stack.json(&["clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(!stack.path(".env").exists());
+    assert!(!stack.path(".run").exists());
+}
+
+#[test]
+fn status_in_a_directory_where_nothing_runs_exits_1_and_says_to_run_up() {
+    let stack = Stack::new();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(status["ok"], false);
+    assert_eq!(codes(&status), ["as_unreachable", "mcp_unreachable"]);
+    for f in status["findings"].as_array().unwrap() {
+        assert_eq!(f["fix"], "authplane-dev up", "{status:#}");
+    }
+    // Read-only: it created nothing.
     assert!(!stack.path(".run").exists());
 }
 
@@ -272,7 +304,7 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     )
     .unwrap();
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "nothing runs: {status:#}");
     let c = component(&status, "authserver");
     assert_eq!(c["state"], "stale", "{status:#}");
     assert!(
