@@ -713,6 +713,15 @@ pub fn generate_secret(len: usize) -> String {
 /// starts with it.
 pub const ENV_FILE_HEADER: &str = "# Written by authplane-dev";
 
+/// True when the `.env` at `path` says authplane-dev wrote it: its first line starts with
+/// [`ENV_FILE_HEADER`]. Only such a file is ever deleted (`clean --all`).
+pub fn env_file_written_by_us(path: &Path) -> std::io::Result<bool> {
+    use std::io::BufRead as _;
+    let mut first = Vec::new();
+    std::io::BufReader::new(std::fs::File::open(path)?).read_until(b'\n', &mut first)?;
+    Ok(first.starts_with(ENV_FILE_HEADER.as_bytes()))
+}
+
 /// Writes a first, complete `.env` (mode 0600) unless one exists: fresh secrets (or the ones
 /// already set) and every value that shapes the stack, as `settings` resolved them — so a later
 /// shell without the exported variables of this one sees the same stack. Returns true when a file

@@ -164,10 +164,35 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     let (_, status) = stack.json(&["status"]);
     assert_eq!(component(&status, "authserver")["state"], "not_running");
 
+    // This `.env` was written by the test, not by authplane-dev: `--all` keeps it.
+    let out = stack.run(&["clean", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kept .env (not written by authplane-dev)"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(stack.path(".env")).unwrap(),
+        env_before
+    );
+    assert!(!stack.path(".run").exists());
+}
+
+#[test]
+fn clean_all_removes_the_env_file_authplane_dev_wrote() {
+    let stack = Stack::without_env_file();
+    up(&stack);
+    let first = std::fs::read_to_string(stack.path(".env")).unwrap();
+    assert!(
+        first.starts_with(authplane_dev::config::ENV_FILE_HEADER),
+        "{first}"
+    );
     let (code, doc) = stack.json(&["clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
-    assert!(!stack.path(".env").exists());
-    assert!(!stack.path(".run").exists());
+    assert!(!stack.path(".env").exists(), "{doc:#}");
+    assert!(!stack.path(".run").exists(), "{doc:#}");
+    assert_eq!(doc["kept"], serde_json::json!([]), "{doc:#}");
 }
 
 #[test]

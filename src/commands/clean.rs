@@ -1,15 +1,19 @@
 //! `clean`: stop every component this tool started (found through its pid file), remove the pid
-//! and log files, and keep the `.env` and the authorization server's data (`<run_dir>/authserver`,
-//! client credentials). `--all` also removes the whole state directory and the `.env` file.
+//! and log files, and keep the `.env` and the authorization server's data
+//! (`<run_dir>/authserver`, client credentials). `--all` also removes the whole state directory,
+//! and the `.env` file when authplane-dev wrote it (its first line is
+//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so.
 //!
 //! It holds the run-directory lock throughout, so it never stops servers another run is starting.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use crate::cli::CleanArgs;
 use crate::commands::Context;
+use crate::config;
 use crate::exit::EnvError;
 use crate::report::{Outcome, Run};
 use crate::stack::{self, process};
@@ -121,7 +125,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     let mut kept: Vec<PathBuf> = Vec::new();
     let timer = run.start("remove files");
     let result = if args.all {
-        remove_all(run_dir, &settings.env_file, &mut removed)
+        remove_all(run_dir, &settings.env_file, &mut removed, &mut kept)
     } else {
         remove_pid_and_logs(run_dir, &mut removed, &mut kept).map(|()| {
             if settings.env_file.exists() {
@@ -137,16 +141,23 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         );
         return Err(e);
     }
-    let summary = if removed.is_empty() {
+    let mut summary = if removed.is_empty() {
         "nothing to remove".to_owned()
     } else {
         format!("removed {}", display_list(&removed))
     };
+    if args.all && !kept.is_empty() {
+        let _ = write!(
+            summary,
+            "; kept {} (not written by authplane-dev)",
+            display_list(&kept)
+        );
+    }
     run.pass(timer, summary, json!({"removed": removed, "kept": kept}));
     if !args.all && !had_run_dir {
         remove_lone_lock(run_dir, lock);
     }
-    if !kept.is_empty() {
+    if !args.all && !kept.is_empty() {
         run.text(format!(
             "kept: {} (`authplane-dev clean --all` removes them too)",
             display_list(&kept)
@@ -201,11 +212,22 @@ fn remove_pid_and_logs(
 }
 
 /// Removes the whole state directory (the lock file in it too: a run waiting for it locks a new
-/// one, see [`stack::lock`]) and the `.env` file.
-fn remove_all(run_dir: &Path, env_file: &Path, removed: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// one, see [`stack::lock`]) and the `.env` file when authplane-dev wrote it; a `.env` it did not
+/// write goes to `kept`.
+fn remove_all(
+    run_dir: &Path,
+    env_file: &Path,
+    removed: &mut Vec<PathBuf>,
+    kept: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
     // The `.env` first: once the lock file is gone, a new run may start here.
-    match std::fs::remove_file(env_file) {
-        Ok(()) => removed.push(env_file.to_owned()),
+    match config::env_file_written_by_us(env_file) {
+        Ok(true) => match std::fs::remove_file(env_file) {
+            Ok(()) => removed.push(env_file.to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot_remove(env_file, &e)),
+        },
+        Ok(false) => kept.push(env_file.to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(cannot_remove(env_file, &e)),
     }
