@@ -210,6 +210,78 @@ fn status_in_a_directory_where_nothing_runs_exits_1_and_says_to_run_up() {
 }
 
 #[test]
+fn a_warm_verify_with_auto_asks_docker_nothing() {
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A Docker socket this test controls: it counts connections and hangs up on each, so the
+    // engine "does not answer" and auto falls back to the embedded backend.
+    let socket_dir = tempfile::tempdir().unwrap();
+    let socket = socket_dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let mut stack = Stack::new();
+    stack
+        .env
+        .push(("DOCKER_HOST".into(), format!("unix://{}", socket.display())));
+
+    // Cold: auto asks the engine once and explains its choice in one short line.
+    let (code, doc) = stack.json(&["--as", "auto", "up", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let backend = step(&doc, "backend");
+    assert_eq!(backend["detail"]["backend"], "embedded", "{doc:#}");
+    assert_eq!(backend["detail"]["kept"], false, "{doc:#}");
+    assert!(
+        backend["detail"]["engine_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("docker.sock")),
+        "the engine's words go in the detail: {doc:#}"
+    );
+    let line = format!(
+        "✓ backend ({} ms) — {}",
+        backend["duration_ms"],
+        backend["summary"].as_str().unwrap()
+    );
+    assert!(line.chars().count() <= 100, "{line}");
+    let cold = connections.load(Ordering::SeqCst);
+    assert!(
+        cold > 0,
+        "the cold run never used the test's socket: {doc:#}"
+    );
+
+    // Warm: the running stack keeps its backend; Docker is not asked again.
+    let (code, doc) = stack.json(&["--as", "auto", "verify", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let backend = step(&doc, "backend");
+    assert_eq!(backend["detail"]["kept"], true, "{doc:#}");
+    assert!(
+        backend["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("embedded (kept"),
+        "{doc:#}"
+    );
+    let out = stack.run(&["--as", "auto", "token"]);
+    assert!(out.status.success(), "{out:?}");
+    let (code, status) = stack.json(&["--as", "auto", "status"]);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        cold,
+        "a warm run connected to Docker"
+    );
+    assert_eq!(mode(&stack.path(".run/backend")), 0o600);
+}
+
+#[test]
 fn a_held_port_is_port_in_use_naming_the_port_and_its_holder() {
     let stack = Stack::new();
     let _held = TcpListener::bind(("127.0.0.1", stack.ports.public)).unwrap();

@@ -1,5 +1,5 @@
 //! `clean`: stop every component this tool started (found through its pid file), remove the pid
-//! and log files, and keep the `.env` and the authorization server's data
+//! and log files and the backend record, and keep the `.env` and the authorization server's data
 //! (`<run_dir>/authserver`, client credentials). `--all` also removes the whole state directory,
 //! and the `.env` file when authplane-dev wrote it (its first line is
 //! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so.
@@ -181,8 +181,8 @@ fn display_list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Removes `<run_dir>/<component>.pid` and `.log`; lists everything else in `run_dir` (but the
-/// lock file) as kept.
+/// Removes `<run_dir>/<component>.pid` and `.log` and the backend record; lists everything else
+/// in `run_dir` (but the lock file) as kept.
 fn remove_pid_and_logs(
     run_dir: &Path,
     removed: &mut Vec<PathBuf>,
@@ -190,7 +190,8 @@ fn remove_pid_and_logs(
 ) -> anyhow::Result<()> {
     let files = stack::COMPONENTS
         .into_iter()
-        .flat_map(|c| [process::pid_path(run_dir, c), process::log_path(run_dir, c)]);
+        .flat_map(|c| [process::pid_path(run_dir, c), process::log_path(run_dir, c)])
+        .chain([stack::backend::record_path(run_dir)]);
     for path in files {
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push(path),

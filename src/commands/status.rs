@@ -2,7 +2,8 @@
 //! pid file. A component that is down or does not answer is an error finding (`as_unreachable`,
 //! `mcp_unreachable`) with the command that fixes it, and the run exits 1; it exits 0 when every
 //! component answers, so `authplane-dev status || authplane-dev up` works. Read-only: it never
-//! waits for the run-directory lock.
+//! waits for the run-directory lock, and asks Docker nothing while the stack recorded as embedded
+//! runs.
 
 use serde_json::json;
 
@@ -11,7 +12,7 @@ use crate::commands::Context;
 use crate::config::Settings;
 use crate::diagnose::{Code, Finding};
 use crate::report::{Outcome, Run};
-use crate::stack::{self, process};
+use crate::stack::{self, AsBackend, process};
 
 /// Runs the command.
 pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -145,7 +146,16 @@ fn down(component: Component, message: String, fix: String) -> Finding {
 }
 
 /// The managed container (name, running) when the Docker backend may be in use and one exists.
+/// No engine call while the stack recorded as embedded runs.
 async fn container_state(settings: &Settings) -> Option<(String, bool)> {
+    if stack::backend::recorded(&settings.run_dir) == Some(AsBackend::Embedded)
+        && matches!(
+            process::inspect(&settings.run_dir, Component::Authserver),
+            process::PidState::Running(_)
+        )
+    {
+        return None;
+    }
     let (_, found) = stack::docker::configured_container(settings).await?;
     Some((
         settings.container_name.clone(),
