@@ -720,26 +720,22 @@ pub fn generate_secret(len: usize) -> String {
 /// starts with it.
 pub const ENV_FILE_HEADER: &str = "# Written by authplane-dev";
 
+/// True when the `.env` at `path` says authplane-dev wrote it: its first line starts with
+/// [`ENV_FILE_HEADER`]. Only such a file is ever deleted (`clean --all`).
+pub fn env_file_written_by_us(path: &Path) -> std::io::Result<bool> {
+    use std::io::BufRead as _;
+    let mut first = Vec::new();
+    std::io::BufReader::new(std::fs::File::open(path)?).read_until(b'\n', &mut first)?;
+    Ok(first.starts_with(ENV_FILE_HEADER.as_bytes()))
+}
+
 /// Writes a first, complete `.env` (mode 0600) unless one exists: fresh secrets (or the ones
 /// already set) and every value that shapes the stack, as `settings` resolved them — so a later
 /// shell without the exported variables of this one sees the same stack. Returns true when a file
-/// was written. Never overwrites.
+/// was written. Never overwrites; a concurrent reader sees no file or the whole one.
 pub fn write_initial_env_file(path: &Path, settings: &Settings) -> std::io::Result<bool> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match file {
-        Ok(mut f) => {
-            f.write_all(initial_env_text(settings).as_bytes())?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
+    // Complete or absent, never half-written: another run may read it at any moment.
+    crate::private_files::create_private_file(path, initial_env_text(settings).as_bytes())
 }
 
 /// The text of a first `.env` for `settings` (pure apart from the generated secrets).

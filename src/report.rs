@@ -89,6 +89,9 @@ pub struct Outcome {
     /// Set when the configuration pre-flight refused to act: the run ends with exit 2 whatever
     /// the findings' own classes.
     pub refused: bool,
+    /// Set by a verb whose findings describe what it was asked about (`status`): any error ends
+    /// the run with 1, the checked thing is wrong, whatever the findings' own classes.
+    pub check_only: bool,
 }
 
 impl Outcome {
@@ -102,6 +105,7 @@ impl Outcome {
             text: Vec::new(),
             failed_step: false,
             refused: false,
+            check_only: false,
         }
     }
 
@@ -122,6 +126,12 @@ impl Outcome {
             .unwrap_or(Exit::Success);
         if self.refused {
             Exit::Usage
+        } else if self.check_only {
+            if self.ok() {
+                Exit::Success
+            } else {
+                Exit::CheckFailed
+            }
         } else if self.failed_step {
             from_findings.max(Exit::CheckFailed)
         } else {
@@ -272,6 +282,16 @@ impl Reporter {
     pub fn note(&self, text: &str) {
         if !self.options.json {
             eprintln!("{}", self.redact(text));
+        }
+    }
+
+    /// Prints a progress line on stderr in every mode (stdout stays the result): something the
+    /// user waits on and should know about, such as another run holding the run directory.
+    pub fn progress(&self, text: &str) {
+        let line = self.redact(text);
+        match &self.multi {
+            Some(multi) => multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -503,6 +523,13 @@ impl<'r> Run<'r> {
     /// Marks the run as refused by the configuration pre-flight (exit 2): nothing was started.
     pub fn refuse(&mut self) {
         self.outcome.refused = true;
+    }
+
+    /// Makes any error end the run with 1 (the checked thing is wrong) rather than the class of
+    /// its findings: for `status`, whose `as_unreachable` says what the stack looks like, not
+    /// that the environment stopped the command.
+    pub fn exit_as_check(&mut self) {
+        self.outcome.check_only = true;
     }
 
     /// Records a finding, printed at once in human mode.

@@ -284,6 +284,14 @@ fn auto_falls_back_to_embedded_when_the_image_cannot_be_pulled() {
     assert_eq!(backend["detail"]["backend"], "embedded", "{doc:#}");
     let summary = backend["summary"].as_str().unwrap();
     assert!(summary.contains("does-not/exist:tag"), "{summary}");
+    // One short line; the engine's own words are in the detail.
+    assert!(summary.len() < 80, "{summary}");
+    assert!(
+        backend["detail"]["engine_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does-not/exist:tag")),
+        "{doc:#}"
+    );
     assert!(stack.pid("authserver").is_some());
 }
 

@@ -123,3 +123,20 @@ fn a_wrong_admin_key_for_an_external_as_says_where_its_key_lives() {
     assert!(fix.contains("serve authserver"), "{fix}");
     assert!(listening(stack.ports.public), "the external AS was stopped");
 }
+
+#[test]
+fn status_shows_an_external_as_as_answering() {
+    let stack = auto_stack();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let _external = start_external_as(&stack, elsewhere.path());
+    let (code, doc) = stack.json(&["up"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+    let authserver = support_stack::component(&status, "authserver");
+    assert_eq!(authserver["state"], "external", "{status:#}");
+    assert!(
+        str_of(step(&status, "authorization server"), "summary").starts_with("external"),
+        "{status:#}"
+    );
+}

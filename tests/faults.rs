@@ -299,7 +299,8 @@ fn an_authorization_server_killed_mid_verify_is_as_unreachable_and_status_says_s
     );
 
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 1, "the AS is down: {status:#}");
+    finding(&status, "as_unreachable");
     let c = component(&status, "authserver");
     assert_eq!(c["state"], "stale", "{status:#}");
     // "gone", or "has exited" while a zombie nobody reaped yet.
@@ -334,7 +335,11 @@ fn a_stopped_authorization_server_is_as_unreachable_for_verify_and_unhealthy_for
     );
 
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(code, 1, "the AS does not answer: {status:#}");
+    assert!(
+        str_of(finding(&status, "as_unreachable"), "fix").contains("authplane-dev clean"),
+        "{status:#}"
+    );
     let c = component(&status, "authserver");
     assert_eq!(c["state"], "running", "{status:#}");
     assert_eq!(c["healthy"], false, "{status:#}");
@@ -629,7 +634,7 @@ fn every_kind_of_broken_pid_file_is_stale_and_clean_removes_it_without_signallin
             fs::write(stack.path(&format!(".run/{name}.pid")), content).unwrap();
         }
         let (code, status) = stack.json(&["status"]);
-        assert_eq!(code, 0, "{content:?}: {status:#}");
+        assert_eq!(code, 1, "{content:?}: nothing runs: {status:#}");
         for name in ["authserver", "echo"] {
             assert_eq!(
                 component(&status, name)["state"],

@@ -7,7 +7,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use serde_json::Value;
-use support_stack::{KillOnDrop, Stack, alive, component, listening, mode, step, wait_until};
+use support_stack::{
+    KillOnDrop, Stack, alive, codes, component, finding, listening, mode, step, wait_until,
+};
 
 fn up(stack: &Stack) -> Value {
     let (code, doc) = stack.json(&["up", "--wait-timeout", "30"]);
@@ -68,15 +70,31 @@ fn a_killed_echo_server_shows_as_down_and_up_recovers_it() {
     .unwrap();
     assert!(wait_until(Duration::from_secs(10), || !alive(echo_pid)));
 
+    // A managed component down: exit 1 and a finding that says how to bring it back, so
+    // `authplane-dev status || authplane-dev up` works.
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0, "status is a report: {status:#}");
+    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(status["ok"], false, "{status:#}");
     let echo = component(&status, "echo");
     assert_ne!(echo["state"], "running", "{status:#}");
     assert_eq!(echo["healthy"], false);
     assert_eq!(component(&status, "authserver")["healthy"], true);
+    assert_eq!(codes(&status), ["mcp_unreachable"], "{status:#}");
+    assert_eq!(
+        finding(&status, "mcp_unreachable")["fix"],
+        "authplane-dev up"
+    );
+    let out = stack.run(&["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 error(s)") && !text.contains("OK"),
+        "{text}"
+    );
 
     up(&stack);
-    let (_, status) = stack.json(&["status"]);
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
     assert_eq!(component(&status, "echo")["healthy"], true, "{status:#}");
     assert_ne!(stack.pid("echo"), Some(echo_pid));
     assert_eq!(
@@ -93,7 +111,7 @@ fn a_garbage_pid_file_is_reported_stale_and_replaced() {
     std::fs::write(stack.path(".run/echo.pid"), b"\xff\xfe not a pid \x00").unwrap();
 
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "nothing runs: {status:#}");
     assert_eq!(component(&status, "echo")["state"], "stale", "{status:#}");
 
     let doc = up(&stack);
@@ -146,10 +164,121 @@ fn clean_stops_everything_and_keeps_env_and_state_and_all_removes_them() {
     let (_, status) = stack.json(&["status"]);
     assert_eq!(component(&status, "authserver")["state"], "not_running");
 
+    // This `.env` was written by the test, not by authplane-dev: `--all` keeps it.
+    let out = stack.run(&["clean", "--all"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kept .env (not written by authplane-dev)"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(stack.path(".env")).unwrap(),
+        env_before
+    );
+    assert!(!stack.path(".run").exists());
+}
+
+#[test]
+fn clean_all_removes_the_env_file_authplane_dev_wrote() {
+    let stack = Stack::without_env_file();
+    up(&stack);
+    let first = std::fs::read_to_string(stack.path(".env")).unwrap();
+    assert!(
+        first.starts_with(authplane_dev::config::ENV_FILE_HEADER),
+        "{first}"
+    );
     let (code, doc) = stack.json(&["clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
-    assert!(!stack.path(".env").exists());
+    assert!(!stack.path(".env").exists(), "{doc:#}");
+    assert!(!stack.path(".run").exists(), "{doc:#}");
+    assert_eq!(doc["kept"], serde_json::json!([]), "{doc:#}");
+}
+
+#[test]
+fn status_in_a_directory_where_nothing_runs_exits_1_and_says_to_run_up() {
+    let stack = Stack::new();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 1, "{status:#}");
+    assert_eq!(status["ok"], false);
+    assert_eq!(codes(&status), ["as_unreachable", "mcp_unreachable"]);
+    for f in status["findings"].as_array().unwrap() {
+        assert_eq!(f["fix"], "authplane-dev up", "{status:#}");
+    }
+    // Read-only: it created nothing.
     assert!(!stack.path(".run").exists());
+}
+
+#[test]
+fn a_warm_verify_with_auto_asks_docker_nothing() {
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // A Docker socket this test controls: it counts connections and hangs up on each, so the
+    // engine "does not answer" and auto falls back to the embedded backend.
+    let socket_dir = tempfile::tempdir().unwrap();
+    let socket = socket_dir.path().join("docker.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let mut stack = Stack::new();
+    stack
+        .env
+        .push(("DOCKER_HOST".into(), format!("unix://{}", socket.display())));
+
+    // Cold: auto asks the engine once and explains its choice in one short line.
+    let (code, doc) = stack.json(&["--as", "auto", "up", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let backend = step(&doc, "backend");
+    assert_eq!(backend["detail"]["backend"], "embedded", "{doc:#}");
+    assert_eq!(backend["detail"]["kept"], false, "{doc:#}");
+    assert!(
+        backend["detail"]["engine_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("docker.sock")),
+        "the engine's words go in the detail: {doc:#}"
+    );
+    let line = format!(
+        "✓ backend ({} ms) — {}",
+        backend["duration_ms"],
+        backend["summary"].as_str().unwrap()
+    );
+    assert!(line.chars().count() <= 100, "{line}");
+    let cold = connections.load(Ordering::SeqCst);
+    assert!(
+        cold > 0,
+        "the cold run never used the test's socket: {doc:#}"
+    );
+
+    // Warm: the running stack keeps its backend; Docker is not asked again.
+    let (code, doc) = stack.json(&["--as", "auto", "verify", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let backend = step(&doc, "backend");
+    assert_eq!(backend["detail"]["kept"], true, "{doc:#}");
+    assert!(
+        backend["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("embedded (kept"),
+        "{doc:#}"
+    );
+    let out = stack.run(&["--as", "auto", "token"]);
+    assert!(out.status.success(), "{out:?}");
+    let (code, status) = stack.json(&["--as", "auto", "status"]);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        cold,
+        "a warm run connected to Docker"
+    );
+    assert_eq!(mode(&stack.path(".run/backend")), 0o600);
 }
 
 #[test]
@@ -191,11 +320,13 @@ fn up_writes_a_private_env_file_when_there_is_none() {
         .expect("admin key in .env");
     assert_eq!(key.len(), 40);
     assert!(!doc.to_string().contains(key), "the generated key leaked");
+    // The pre-flight's `.env` step says what it did.
     assert!(
         step(&doc, ".env")["summary"]
             .as_str()
             .unwrap()
-            .contains("written (0600)")
+            .contains("written (0600)"),
+        "{doc:#}"
     );
     // The second run uses the file and never rewrites it.
     let again = up(&stack);
@@ -203,7 +334,8 @@ fn up_writes_a_private_env_file_when_there_is_none() {
         step(&again, ".env")["summary"]
             .as_str()
             .unwrap()
-            .contains("using")
+            .contains("using"),
+        "{again:#}"
     );
     assert_eq!(std::fs::read_to_string(&env).unwrap(), text);
 }
@@ -294,7 +426,7 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
     )
     .unwrap();
     let (code, status) = stack.json(&["status"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "nothing runs: {status:#}");
     let c = component(&status, "authserver");
     assert_eq!(c["state"], "stale", "{status:#}");
     assert!(

@@ -139,3 +139,17 @@ fn doctor_reports_a_stale_component_without_restarting_it() {
         "doctor restarted the echo server"
     );
 }
+
+#[test]
+fn status_warns_about_a_stale_component_and_still_exits_0() {
+    let stack = Stack::new();
+    up(&stack);
+    set_in_env_file(&stack, "AUTHPLANE_SCOPES", "mcp:read");
+    let (code, doc) = stack.json(&["status"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "echo MCP server")["status"], "warn", "{doc:#}");
+    assert_eq!(
+        support_stack::finding(&doc, "stale_component")["severity"],
+        "warning"
+    );
+}

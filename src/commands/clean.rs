@@ -1,13 +1,19 @@
 //! `clean`: stop every component this tool started (found through its pid file), remove the pid
-//! and log files, and keep the `.env` and the authorization server's data (`<run_dir>/authserver`,
-//! client credentials). `--all` also removes the whole state directory and the `.env` file.
+//! and log files and the backend record, and keep the `.env` and the authorization server's data
+//! (`<run_dir>/authserver`, client credentials). `--all` also removes the whole state directory,
+//! and the `.env` file when authplane-dev wrote it (its first line is
+//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so.
+//!
+//! It holds the run-directory lock throughout, so it never stops servers another run is starting.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use crate::cli::CleanArgs;
 use crate::commands::Context;
+use crate::config;
 use crate::exit::EnvError;
 use crate::report::{Outcome, Run};
 use crate::stack::{self, process};
@@ -17,6 +23,8 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     let settings = &ctx.settings;
     let run_dir = &settings.run_dir;
     let mut run = ctx.reporter.run("clean");
+    let had_run_dir = run_dir.exists();
+    let lock = crate::commands::preflight::take_lock(run_dir, ctx.reporter).await?;
     let mut stopped = Vec::new();
     let mut removed: Vec<PathBuf> = Vec::new();
 
@@ -78,7 +86,6 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         }
     }
 
-    process::check_run_dir(run_dir)?;
     for component in stack::COMPONENTS {
         let timer = run.start(&format!("stop {}", process::title(component)));
         match process::inspect(run_dir, component) {
@@ -118,7 +125,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     let mut kept: Vec<PathBuf> = Vec::new();
     let timer = run.start("remove files");
     let result = if args.all {
-        remove_all(run_dir, &settings.env_file, &mut removed)
+        remove_all(run_dir, &settings.env_file, &mut removed, &mut kept)
     } else {
         remove_pid_and_logs(run_dir, &mut removed, &mut kept).map(|()| {
             if settings.env_file.exists() {
@@ -134,13 +141,23 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         );
         return Err(e);
     }
-    let summary = if removed.is_empty() {
+    let mut summary = if removed.is_empty() {
         "nothing to remove".to_owned()
     } else {
         format!("removed {}", display_list(&removed))
     };
+    if args.all && !kept.is_empty() {
+        let _ = write!(
+            summary,
+            "; kept {} (not written by authplane-dev)",
+            display_list(&kept)
+        );
+    }
     run.pass(timer, summary, json!({"removed": removed, "kept": kept}));
-    if !kept.is_empty() {
+    if !args.all && !had_run_dir {
+        remove_lone_lock(run_dir, lock);
+    }
+    if !args.all && !kept.is_empty() {
         run.text(format!(
             "kept: {} (`authplane-dev clean --all` removes them too)",
             display_list(&kept)
@@ -164,46 +181,84 @@ fn display_list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Removes `<run_dir>/<component>.pid`, `.log` and `.started.json`; lists everything else in `run_dir` as kept.
+/// Removes `<run_dir>/<component>.pid`, `.log` and `.started.json` and the backend record; lists
+/// everything else in `run_dir` (but the lock file) as kept.
 fn remove_pid_and_logs(
     run_dir: &Path,
     removed: &mut Vec<PathBuf>,
     kept: &mut Vec<PathBuf>,
 ) -> anyhow::Result<()> {
-    for component in stack::COMPONENTS {
-        for path in [
-            process::pid_path(run_dir, component),
-            process::log_path(run_dir, component),
-            stack::started::path(run_dir, component),
-        ] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed.push(path),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(cannot_remove(&path, &e)),
-            }
+    let files = stack::COMPONENTS
+        .into_iter()
+        .flat_map(|c| {
+            [
+                process::pid_path(run_dir, c),
+                process::log_path(run_dir, c),
+                stack::started::path(run_dir, c),
+            ]
+        })
+        .chain([stack::backend::record_path(run_dir)]);
+    for path in files {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot_remove(&path, &e)),
         }
     }
     if let Ok(entries) = std::fs::read_dir(run_dir) {
-        let mut rest: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        let lock = stack::lock::lock_path(run_dir);
+        let mut rest: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| *p != lock)
+            .collect();
         rest.sort();
         kept.extend(rest);
     }
     Ok(())
 }
 
-/// Removes the whole state directory and the `.env` file.
-fn remove_all(run_dir: &Path, env_file: &Path, removed: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Removes the whole state directory (the lock file in it too: a run waiting for it locks a new
+/// one, see [`stack::lock`]) and the `.env` file when authplane-dev wrote it; a `.env` it did not
+/// write goes to `kept`.
+fn remove_all(
+    run_dir: &Path,
+    env_file: &Path,
+    removed: &mut Vec<PathBuf>,
+    kept: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    // The `.env` first: once the lock file is gone, a new run may start here.
+    match config::env_file_written_by_us(env_file) {
+        Ok(true) => match std::fs::remove_file(env_file) {
+            Ok(()) => removed.push(env_file.to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(cannot_remove(env_file, &e)),
+        },
+        Ok(false) => kept.push(env_file.to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(cannot_remove(env_file, &e)),
+    }
     match std::fs::remove_dir_all(run_dir) {
         Ok(()) => removed.push(run_dir.to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(cannot_remove(run_dir, &e)),
     }
-    match std::fs::remove_file(env_file) {
-        Ok(()) => removed.push(env_file.to_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(cannot_remove(env_file, &e)),
-    }
     Ok(())
+}
+
+/// Removes the run directory this `clean` created for its lock when the lock file is still all it
+/// holds (a `clean` where nothing ran leaves no trace), releasing the lock; anything else in it
+/// keeps both.
+fn remove_lone_lock(run_dir: &Path, lock: stack::lock::RunLock) {
+    let lock_file = stack::lock::lock_path(run_dir);
+    let lone = std::fs::read_dir(run_dir)
+        .is_ok_and(|mut entries| entries.all(|e| e.is_ok_and(|e| e.path() == lock_file)));
+    if lone {
+        // Unlinked while held: a run waiting on it notices and locks a new file.
+        let _ = std::fs::remove_file(&lock_file);
+        let _ = std::fs::remove_dir(run_dir);
+    }
+    drop(lock);
 }
 
 fn cannot_remove(path: &Path, e: &std::io::Error) -> anyhow::Error {

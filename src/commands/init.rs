@@ -1,6 +1,8 @@
 //! `init`: write a complete `.env` for this directory before anything runs — fresh secrets and
 //! every value the stack uses, on the default ports or the three given with `--ports`. The one
 //! command that moves all ports at once. Never overwrites: an existing `.env` is the user's.
+//! Writing, it holds the run-directory lock like every verb that changes state; a refused run
+//! never waits for it.
 
 use serde_json::json;
 
@@ -12,17 +14,11 @@ use crate::exit::ConfigError;
 use crate::report::Outcome;
 
 /// Runs the command.
-pub fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+pub async fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("init");
     let path = &ctx.settings.env_file;
     if path.exists() {
-        return Err(ConfigError::Invalid(format!(
-            "{} already exists, and authplane-dev never overwrites a .env. Edit the ports in it \
-             (each listener and its URL must agree; `authplane-dev doctor --offline` checks \
-             them), or move it away and run `authplane-dev init` again",
-            path.display()
-        ))
-        .into());
+        return Err(exists(path));
     }
     let settings = match args.ports {
         Some(p) => ctx.settings.on_ports(p.public, p.admin, p.mcp)?,
@@ -51,9 +47,14 @@ pub fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
         format!("{} rules passed", rules::RULES.len()),
         json!(null),
     );
+    let _lock = crate::commands::preflight::take_lock(&settings.run_dir, ctx.reporter).await?;
     let t = run.start(".env");
-    config::write_initial_env_file(path, &settings)
+    let written = config::write_initial_env_file(path, &settings)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    if !written {
+        // Another run wrote it since the check above.
+        return Err(exists(path));
+    }
     run.pass(
         t,
         format!("{} written (0600) with fresh secrets", path.display()),
@@ -74,4 +75,14 @@ pub fn run(args: &InitArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
         }),
     );
     Ok(run.finish())
+}
+
+fn exists(path: &std::path::Path) -> anyhow::Error {
+    ConfigError::Invalid(format!(
+        "{} already exists, and authplane-dev never overwrites a .env. Edit the ports in it \
+         (each listener and its URL must agree; `authplane-dev doctor --offline` checks them), or \
+         move it away and run `authplane-dev init` again",
+        path.display()
+    ))
+    .into()
 }

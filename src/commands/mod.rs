@@ -97,7 +97,7 @@ pub async fn run(cli: &Cli, reporter: &Reporter) -> anyhow::Result<Outcome> {
     }
     let ctx = Context::load(cli, reporter)?;
     match &cli.command {
-        Command::Init(args) => init::run(args, &ctx),
+        Command::Init(args) => init::run(args, &ctx).await,
         Command::Up(args) => up::run(args, &ctx).await,
         Command::Verify(args) => verify::run(args, &ctx).await,
         Command::Doctor(args) => doctor::run(args, &ctx).await,

@@ -1,52 +1,92 @@
 //! The pre-flight every acting verb (`up`, `verify`, `token`) runs before anything else: the
-//! configuration rules doctor reports ([`crate::diagnose::config`]), then the `.env` written or
-//! completed. Not a verb of its own; a step the verbs share.
+//! configuration rules doctor reports ([`crate::diagnose::config`]), then the run-directory lock
+//! ([`crate::stack::lock`]), then the `.env` written or completed. Not a verb of its own; a step
+//! the verbs share.
 //!
-//! An error-level finding stops the verb here, before it starts a process or container, calls
-//! the admin API or waits for anything: the run is marked refused (exit 2) and carries the same
-//! findings doctor would print.
+//! An error-level finding stops the verb here, before it waits for the lock, starts a process or
+//! container, calls the admin API or waits for anything: the run is marked refused (exit 2) and
+//! carries the same findings doctor would print. Past the rules, the verb holds the lock until it
+//! ends, so the `.env` is written, and servers, registrations and pid files are made, by one run
+//! at a time.
 
 use serde_json::json;
 
 use crate::commands::Context;
 use crate::config::{self, Settings};
 use crate::diagnose::config as rules;
-use crate::report::Run;
+use crate::report::{Reporter, Run};
+use crate::stack::lock::RunLock;
 
 /// What the configuration rules are checked against when a secret is unset: the pre-flight
 /// generates it into `.env` before anything starts, so "unset" is not a problem here.
 const PLACEHOLDER_SECRET: &str = "placeholder-for-a-secret-generated-before-start";
 
-/// Checks the configuration and writes or completes `.env`. Returns the settings to act on, or
-/// `None` when a rule found an error (the run is then refused: exit 2, nothing started).
-pub fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Option<Settings>> {
+/// What an acting verb goes on with once the pre-flight passed.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The settings to act on, including what the pre-flight wrote into `.env`.
+    pub settings: Settings,
+    /// The run-directory lock, held until this is dropped (keep it for the whole verb).
+    pub lock: RunLock,
+}
+
+/// Checks the configuration, takes the run-directory lock (waiting for another run in this
+/// directory) and writes or completes `.env`. Returns the settings to act on with the lock, or
+/// `None` when a rule found an error (the run is then refused: exit 2, nothing started, no wait).
+pub async fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Option<Prepared>> {
     let mut settings = ctx.settings.clone();
     settings.use_dialled_resource();
     if !check(&settings, run) {
         return Ok(None);
     }
-    let Some(mut completed) = complete_env_file(&settings, run)? else {
-        return Ok(Some(settings));
+    let lock = take_lock(&settings.run_dir, ctx.reporter).await?;
+    // Read again under the lock: a run we waited for (or one that ended just before) may have
+    // written the `.env` since the settings were resolved, and its secrets are the stack's.
+    let mut settings = settings.reload()?;
+    settings.use_dialled_resource();
+    let settings = match complete_env_file(&settings, run)? {
+        Some(mut completed) => {
+            completed.use_dialled_resource();
+            completed
+        }
+        None => settings,
     };
-    completed.use_dialled_resource();
-    for secret in [&completed.admin_api_key, &completed.session_secret]
+    for secret in [&settings.admin_api_key, &settings.session_secret]
         .into_iter()
         .flatten()
     {
         ctx.reporter.secret(secret);
     }
-    Ok(Some(completed))
+    Ok(Some(Prepared { settings, lock }))
 }
 
-/// [`prepare`], as the context the verb continues with (its settings include what `.env` gained),
-/// or `None` when the configuration was refused.
-pub fn prepare_context<'r>(
+/// Takes the run-directory lock, saying on stderr (in every output mode) when another run makes
+/// this one wait.
+pub async fn take_lock(run_dir: &std::path::Path, reporter: &Reporter) -> anyhow::Result<RunLock> {
+    RunLock::acquire(run_dir, |holder| {
+        let pid = holder.map_or_else(String::new, |pid| format!(" (pid {pid})"));
+        reporter.progress(&format!(
+            "waiting for another authplane-dev in this directory{pid}"
+        ));
+    })
+    .await
+}
+
+/// [`prepare`], as the context the verb continues with (its settings include what `.env` gained)
+/// and the run-directory lock to hold until the verb ends; `None` when the configuration was
+/// refused.
+pub async fn prepare_context<'r>(
     ctx: &Context<'r>,
     run: &mut Run<'_>,
-) -> anyhow::Result<Option<Context<'r>>> {
-    Ok(prepare(ctx, run)?.map(|settings| Context {
-        settings,
-        reporter: ctx.reporter,
+) -> anyhow::Result<Option<(Context<'r>, RunLock)>> {
+    Ok(prepare(ctx, run).await?.map(|prepared| {
+        (
+            Context {
+                settings: prepared.settings,
+                reporter: ctx.reporter,
+            },
+            prepared.lock,
+        )
     }))
 }
 

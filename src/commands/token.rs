@@ -63,7 +63,8 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
 
 async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("token");
-    let Some(ctx) = &crate::commands::preflight::prepare_context(ctx, &mut run)? else {
+    let Some((ctx, _lock)) = &crate::commands::preflight::prepare_context(ctx, &mut run).await?
+    else {
         return Ok(run.finish());
     };
     let settings = &ctx.settings;

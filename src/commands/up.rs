@@ -45,9 +45,10 @@ pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
 
 async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("up");
-    let Some(settings) = &crate::commands::preflight::prepare(ctx, &mut run)? else {
+    let Some(prepared) = crate::commands::preflight::prepare(ctx, &mut run).await? else {
         return Ok(run.finish());
     };
+    let settings = &prepared.settings;
 
     let up = stack::ensure_up(settings, args, &mut run, true).await?;
     if !up {

@@ -24,7 +24,8 @@ use crate::steps::probe::{PROBE_STEPS, probe_no_token};
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     let mut run = ctx.reporter.run("verify");
-    let Some(ctx) = &crate::commands::preflight::prepare_context(ctx, &mut run)? else {
+    let Some((ctx, _lock)) = &crate::commands::preflight::prepare_context(ctx, &mut run).await?
+    else {
         return Ok(run.finish());
     };
     let settings = &ctx.settings;

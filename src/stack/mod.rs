@@ -3,18 +3,22 @@
 //!
 //! - [`process`] — child processes, pid files and log files under `run_dir`;
 //! - [`ports`] — port pre-flight and "who holds this port";
-//! - [`health`] — readiness probes.
+//! - [`health`] — readiness probes;
+//! - [`lock`] — the run-directory lock that keeps state-changing runs from overlapping.
 //!
-//! - [`docker`] — the Docker backend (the only module that speaks bollard).
+//! - [`docker`] — the Docker backend (the only module that speaks bollard);
+//! - [`backend`] — the record of the backend a running stack was started with.
 //!
 //! [`AsBackend`] decides between the embedded process and the container. Nothing here prints:
 //! steps and findings are recorded in the caller's [`Run`] (pull progress through
 //! [`Run::pull_progress`]).
 
+pub mod backend;
 pub mod docker;
 pub mod external;
 pub mod health;
 pub mod launched;
+pub mod lock;
 pub mod ports;
 pub mod process;
 pub mod started;
@@ -43,15 +47,53 @@ pub enum AsBackend {
     Docker,
 }
 
+/// How [`AsBackend::choose`] decided, for the `backend` step.
+pub struct Choice {
+    pub backend: AsBackend,
+    /// Why, in one short line: the step's summary, which fits a 100-column terminal line.
+    pub why: String,
+    /// The engine's own words when `auto` fell back to embedded (for the step's JSON detail only:
+    /// they run to hundreds of characters).
+    pub engine_error: Option<String>,
+    /// True when the running stack's recorded backend was kept without asking Docker anew.
+    pub kept: bool,
+    /// The connected client when the backend is Docker.
+    pub docker: Option<docker::Client>,
+}
+
+impl Choice {
+    fn new(backend: AsBackend, why: String) -> Choice {
+        Choice {
+            backend,
+            why,
+            engine_error: None,
+            kept: false,
+            docker: None,
+        }
+    }
+
+    /// The `backend` step's JSON detail.
+    pub fn detail(&self) -> serde_json::Value {
+        let mut detail = json!({"backend": self.backend.name(), "kept": self.kept});
+        if let Some(error) = &self.engine_error {
+            detail["engine_error"] = json!(error);
+        }
+        detail
+    }
+}
+
 impl AsBackend {
-    /// Decides the backend for `settings` and says why in one line; for Docker it also returns
-    /// the connected client. `auto` falls back to embedded when the daemon does not answer or the
-    /// image is unavailable; `docker` turns those into docker_unreachable / image_unavailable.
+    /// Decides the backend for `settings` and says why in one short line; for Docker it also
+    /// returns the connected client. With `auto`, a running stack keeps the backend recorded when
+    /// it was started ([`backend::recorded`]; no engine call for the embedded one, no pull for
+    /// either); otherwise `auto` falls back to embedded when the daemon does not answer or the
+    /// image is unavailable, keeping the engine's words for the JSON detail. `docker` turns those
+    /// into docker_unreachable / image_unavailable.
     pub async fn choose(
         settings: &Settings,
         no_pull: bool,
         pull_progress: impl FnMut(&PullEvent),
-    ) -> Result<(AsBackend, String, Option<docker::Client>), Finding> {
+    ) -> Result<Choice, Finding> {
         let source = settings.vars.source(var::DEV_AS);
         let origin = match source {
             Source::Flag => "--as".to_owned(),
@@ -62,40 +104,85 @@ impl AsBackend {
                 backend_name(settings.backend)
             ),
         };
+        let auto = settings.backend == Backend::Auto;
         if settings.backend == Backend::Embedded {
-            return Ok((
+            return Ok(Choice::new(
                 AsBackend::Embedded,
                 format!("embedded (chosen by {origin})"),
-                None,
             ));
+        }
+        if auto && let Some(kept) = Self::kept(settings).await {
+            return Ok(kept);
         }
         let image = &settings.image;
         let docker = match docker::connect().await {
             Ok(d) => d,
-            Err(f) if settings.backend == Backend::Auto => {
-                return Ok((
-                    AsBackend::Embedded,
-                    format!("embedded (auto, from {origin}: {})", f.message),
-                    None,
-                ));
+            Err(f) if auto => {
+                let engine_error = match &f.why {
+                    Some(why) => format!("{}: {why}", f.message),
+                    None => f.message.clone(),
+                };
+                return Ok(Choice {
+                    engine_error: Some(engine_error),
+                    ..Choice::new(
+                        AsBackend::Embedded,
+                        "embedded (auto: Docker does not answer)".to_owned(),
+                    )
+                });
             }
             Err(f) => return Err(f),
         };
         match docker::ensure_image(&docker, image, no_pull, pull_progress).await {
             Ok(pulled) => {
                 let how = if pulled { "pulled" } else { "present" };
-                Ok((
-                    AsBackend::Docker,
-                    format!("docker (chosen by {origin}; image {image} {how})"),
-                    Some(docker),
-                ))
+                let why = if auto {
+                    format!("docker (auto: image {image} {how})")
+                } else {
+                    format!("docker (chosen by {origin}; image {image} {how})")
+                };
+                Ok(Choice {
+                    docker: Some(docker),
+                    ..Choice::new(AsBackend::Docker, why)
+                })
             }
-            Err(reason) if settings.backend == Backend::Auto => Ok((
-                AsBackend::Embedded,
-                format!("embedded (auto, from {origin}: {reason})"),
-                None,
-            )),
+            Err(reason) if auto => Ok(Choice {
+                engine_error: Some(reason),
+                ..Choice::new(
+                    AsBackend::Embedded,
+                    format!("embedded (auto: image {image} is not available)"),
+                )
+            }),
             Err(reason) => Err(docker::image_finding(image, &reason)),
+        }
+    }
+
+    /// The recorded backend of a stack whose authorization server still runs: the embedded one
+    /// by its pid file alone, the container by one engine call (no image check, no pull).
+    async fn kept(settings: &Settings) -> Option<Choice> {
+        let recorded = backend::recorded(&settings.run_dir)?;
+        let why = format!(
+            "{} (kept: the running stack was started with it)",
+            recorded.name()
+        );
+        let choice = Choice {
+            kept: true,
+            ..Choice::new(recorded, why)
+        };
+        match recorded {
+            AsBackend::Embedded => matches!(
+                process::inspect(&settings.run_dir, Component::Authserver),
+                PidState::Running(_)
+            )
+            .then_some(choice),
+            AsBackend::Docker => {
+                let docker = docker::connect().await.ok()?;
+                docker::own_running(&docker, &settings.container_name)
+                    .await
+                    .then_some(Choice {
+                        docker: Some(docker),
+                        ..choice
+                    })
+            }
         }
     }
 
@@ -123,8 +210,10 @@ fn backend_name(backend: Backend) -> &'static str {
 /// ms"; a failed step plus a finding on error). Returns `Ok(true)` when everything asked for is
 /// up, `Ok(false)` when a component failed (the finding says why).
 ///
-/// Callers run the configuration pre-flight first (`commands::preflight`), which also writes or
-/// completes the `.env`; nothing here checks the configuration. When the authorization server is (re)started
+/// Callers run the configuration pre-flight first (`commands::preflight`), which also takes the
+/// run-directory lock and writes or completes the `.env`; nothing here checks the configuration.
+/// Once the authorization server is up, its backend is recorded ([`backend::record`]) so that a
+/// later `auto` run keeps it. When the authorization server is (re)started
 /// while an echo server from before is running, the echo server is restarted too: its SDK caches
 /// the old server's signing keys.
 pub async fn ensure_up(
@@ -157,9 +246,9 @@ pub async fn ensure_up(
     let chosen = AsBackend::choose(settings, args.no_pull, |e| pull.event(e)).await;
     pull.finish();
     let (backend, docker) = match chosen {
-        Ok((backend, why, docker)) => {
-            run.pass(timer, why, json!({"backend": backend.name()}));
-            (backend, docker)
+        Ok(choice) => {
+            run.pass(timer, choice.why.clone(), choice.detail());
+            (choice.backend, choice.docker)
         }
         Err(finding) => {
             run.fail(
@@ -179,6 +268,9 @@ pub async fn ensure_up(
         }
         _ => ensure_component(settings, Component::Authserver, timeout, run).await?,
     };
+    if as_result.is_up() {
+        backend::record(&settings.run_dir, backend)?;
+    }
     if !with_echo {
         return Ok(as_result.is_up());
     }
@@ -778,7 +870,8 @@ fn unready_finding(
 pub struct ComponentStatus {
     /// `authserver` or `echo`.
     pub name: &'static str,
-    /// `running`, `not_running` or `stale`.
+    /// `running`, `not_running` or `stale`; `status` reports an AS someone else runs as
+    /// `external`.
     pub state: &'static str,
     pub pid: Option<u32>,
     pub url: String,
