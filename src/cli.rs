@@ -41,7 +41,7 @@ pub struct Cli {
 }
 
 /// Flags accepted before or after any subcommand. `--as` and `--image` are listed only by the
-/// subcommands that choose a backend (see [`PAGES`]); the others are collapsed into one line in
+/// subcommands that choose a backend (see `PAGES`); the others are collapsed into one line in
 /// every subcommand's help.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
