@@ -121,6 +121,15 @@ fn a_wrong_admin_key_for_an_external_as_says_where_its_key_lives() {
     let fix = str_of(finding(&doc, "admin_key_rejected"), "fix").to_owned();
     assert!(fix.contains("docker inspect"), "{fix}");
     assert!(fix.contains("serve authserver"), "{fix}");
+    // `$(authplane-dev token)` captures nothing: the finding goes to stderr.
+    let out = stack.run(&["token"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin_key_rejected"));
     assert!(listening(stack.ports.public), "the external AS was stopped");
 }
 
