@@ -16,19 +16,6 @@ use std::path::Path;
 use serde_json::Value;
 use support_stack::{Stack, codes, finding, listening, mode, step, str_of};
 
-/// Replaces (or adds) `name=value` in the stack's `.env`.
-fn set_in_env_file(stack: &Stack, name: &str, value: &str) {
-    let path = stack.path(".env");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| !l.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-        .collect();
-    lines.push(format!("{name}={value}"));
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-}
-
 /// Asserts the refused run left nothing behind: no pid file, no log, nothing listening on the
 /// stack's ports.
 fn assert_nothing_started(stack: &Stack) {
@@ -89,7 +76,7 @@ fn assert_doctor_agrees(stack: &Stack, code: &str) {
 fn port_not_the_base_url_port_is_refused_before_anything_starts() {
     let stack = Stack::new();
     let other = support_stack::free_port();
-    set_in_env_file(&stack, "PORT", &other.to_string());
+    stack.set_in_env_file("PORT", &other.to_string());
     for verb in ["verify", "up", "token"] {
         let doc = assert_refused(&stack, verb, "audience_mismatch");
         let f = finding(&doc, "audience_mismatch");
@@ -107,7 +94,7 @@ fn port_not_the_base_url_port_is_refused_before_anything_starts() {
 fn an_sdk_issuer_on_another_host_is_refused_as_issuer_mismatch() {
     let stack = Stack::new();
     let p = stack.ports.public;
-    set_in_env_file(&stack, "AUTHPLANE_ISSUER", &format!("http://127.0.0.1:{p}"));
+    stack.set_in_env_file("AUTHPLANE_ISSUER", &format!("http://127.0.0.1:{p}"));
     let doc = assert_refused(&stack, "verify", "issuer_mismatch");
     let f = finding(&doc, "issuer_mismatch");
     assert!(str_of(f, "differs").contains("host"), "{f:#}");
@@ -118,7 +105,7 @@ fn an_sdk_issuer_on_another_host_is_refused_as_issuer_mismatch() {
 fn a_listen_port_other_than_the_issuer_port_is_refused() {
     let stack = Stack::new();
     let other = support_stack::free_port();
-    set_in_env_file(&stack, "AUTHPLANE_SERVER_ADDRESS", &format!(":{other}"));
+    stack.set_in_env_file("AUTHPLANE_SERVER_ADDRESS", &format!(":{other}"));
     let doc = assert_refused(&stack, "up", "config_invalid");
     let f = finding(&doc, "config_invalid");
     assert!(
@@ -133,16 +120,8 @@ fn a_listen_port_other_than_the_issuer_port_is_refused() {
 fn an_issuer_with_a_trailing_slash_is_refused_as_issuer_mismatch() {
     let stack = Stack::new();
     let p = stack.ports.public;
-    set_in_env_file(
-        &stack,
-        "AUTHPLANE_SERVER_ISSUER",
-        &format!("http://localhost:{p}/"),
-    );
-    set_in_env_file(
-        &stack,
-        "AUTHPLANE_ISSUER",
-        &format!("http://localhost:{p}/"),
-    );
+    stack.set_in_env_file("AUTHPLANE_SERVER_ISSUER", &format!("http://localhost:{p}/"));
+    stack.set_in_env_file("AUTHPLANE_ISSUER", &format!("http://localhost:{p}/"));
     let doc = assert_refused(&stack, "verify", "issuer_mismatch");
     assert_eq!(
         str_of(finding(&doc, "issuer_mismatch"), "differs"),
@@ -156,7 +135,7 @@ fn an_issuer_with_a_trailing_slash_is_refused_as_issuer_mismatch() {
 #[test]
 fn a_requested_scope_the_server_does_not_require_is_a_scope_mismatch_not_drift() {
     let stack = Stack::new();
-    set_in_env_file(&stack, "AUTHPLANE_DEV_SCOPE", "mcp:echos");
+    stack.set_in_env_file("AUTHPLANE_DEV_SCOPE", "mcp:echos");
     let doc = assert_refused(&stack, "verify", "scope_mismatch");
     assert!(
         !codes(&doc).iter().any(|c| c == "resource_drift"),
@@ -172,12 +151,8 @@ fn a_requested_scope_the_server_does_not_require_is_a_scope_mismatch_not_drift()
 fn two_components_on_one_port_are_refused() {
     let stack = Stack::new();
     let p = stack.ports.public;
-    set_in_env_file(&stack, "PORT", &p.to_string());
-    set_in_env_file(
-        &stack,
-        "AUTHPLANE_BASE_URL",
-        &format!("http://localhost:{p}"),
-    );
+    stack.set_in_env_file("PORT", &p.to_string());
+    stack.set_in_env_file("AUTHPLANE_BASE_URL", &format!("http://localhost:{p}"));
     let doc = assert_refused(&stack, "verify", "config_invalid");
     assert!(
         str_of(finding(&doc, "config_invalid"), "message")
@@ -190,7 +165,7 @@ fn two_components_on_one_port_are_refused() {
 fn the_human_refusal_shows_doctors_finding_block_and_exit_2() {
     let stack = Stack::new();
     let other = support_stack::free_port();
-    set_in_env_file(&stack, "PORT", &other.to_string());
+    stack.set_in_env_file("PORT", &other.to_string());
     let out = stack.run(&["verify", "--wait-timeout", "600"]);
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -275,7 +250,7 @@ fn exported_ports_are_written_to_env_so_a_later_shell_finds_the_stack() {
 #[test]
 fn a_misspelt_variable_is_a_warning_with_the_closest_name() {
     let stack = Stack::new();
-    set_in_env_file(&stack, "AUTHPLANE_ISUER", "http://localhost:1");
+    stack.set_in_env_file("AUTHPLANE_ISUER", "http://localhost:1");
     let (exit, doc) = stack.json(&["doctor", "--offline"]);
     assert_eq!(exit, 0, "a warning never fails a run: {doc:#}");
     let f = finding(&doc, "unknown_variable");
@@ -327,7 +302,7 @@ fn a_named_env_file_that_does_not_exist_is_exit_2_for_every_verb() {
 #[test]
 fn token_refused_by_the_configuration_prints_nothing_on_stdout() {
     let stack = Stack::new();
-    set_in_env_file(&stack, "AUTHPLANE_DEV_SCOPE", "mcp:echos");
+    stack.set_in_env_file("AUTHPLANE_DEV_SCOPE", "mcp:echos");
     let out = stack.run(&["token"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

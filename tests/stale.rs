@@ -6,19 +6,6 @@ mod support_stack;
 
 use support_stack::{Stack, listening, step, str_of};
 
-/// Replaces (or adds) `name=value` in the stack's `.env`.
-fn set_in_env_file(stack: &Stack, name: &str, value: &str) {
-    let path = stack.path(".env");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| !l.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-        .collect();
-    lines.push(format!("{name}={value}"));
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-}
-
 fn up(stack: &Stack) -> (u32, u32) {
     let (code, doc) = stack.json(&["up"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -30,7 +17,7 @@ fn a_changed_scope_restarts_only_the_echo_server_and_verify_passes() {
     let stack = Stack::new();
     let (as_pid, echo_pid) = up(&stack);
     assert!(stack.path(".run/echo.started.json").exists());
-    set_in_env_file(&stack, "AUTHPLANE_SCOPES", "mcp:read");
+    stack.set_in_env_file("AUTHPLANE_SCOPES", "mcp:read");
     // The registered resource still declares the old scope: --fix re-registers it.
     let (code, doc) = stack.json(&["verify", "--fix"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -69,12 +56,8 @@ fn a_moved_echo_port_restarts_it_on_the_new_port() {
     let (as_pid, echo_pid) = up(&stack);
     let old = stack.ports.echo;
     let new = support_stack::free_port();
-    set_in_env_file(&stack, "PORT", &new.to_string());
-    set_in_env_file(
-        &stack,
-        "AUTHPLANE_BASE_URL",
-        &format!("http://localhost:{new}"),
-    );
+    stack.set_in_env_file("PORT", &new.to_string());
+    stack.set_in_env_file("AUTHPLANE_BASE_URL", &format!("http://localhost:{new}"));
     let (code, doc) = stack.json(&["verify", "--fix"]);
     assert_eq!(code, 0, "{doc:#}");
     let summary = str_of(step(&doc, "echo MCP server"), "summary").to_owned();
@@ -97,17 +80,12 @@ fn a_moved_as_port_restarts_the_as_and_the_echo_server_that_cached_it() {
     let (as_pid, echo_pid) = up(&stack);
     let old = stack.ports.public;
     let new = support_stack::free_port();
-    set_in_env_file(&stack, "AUTHPLANE_SERVER_ADDRESS", &format!(":{new}"));
-    set_in_env_file(
-        &stack,
+    stack.set_in_env_file("AUTHPLANE_SERVER_ADDRESS", &format!(":{new}"));
+    stack.set_in_env_file(
         "AUTHPLANE_SERVER_ISSUER",
         &format!("http://localhost:{new}"),
     );
-    set_in_env_file(
-        &stack,
-        "AUTHPLANE_ISSUER",
-        &format!("http://localhost:{new}"),
-    );
+    stack.set_in_env_file("AUTHPLANE_ISSUER", &format!("http://localhost:{new}"));
     let (code, doc) = stack.json(&["verify"]);
     assert_eq!(code, 0, "{doc:#}");
     let summary = str_of(step(&doc, "authorization server"), "summary").to_owned();
@@ -124,7 +102,7 @@ fn a_moved_as_port_restarts_the_as_and_the_echo_server_that_cached_it() {
 fn doctor_reports_a_stale_component_without_restarting_it() {
     let stack = Stack::new();
     let (_, echo_pid) = up(&stack);
-    set_in_env_file(&stack, "AUTHPLANE_SCOPES", "mcp:read");
+    stack.set_in_env_file("AUTHPLANE_SCOPES", "mcp:read");
     let (code, doc) = stack.json(&["doctor", "--offline"]);
     assert_eq!(code, 0, "a stale component is a warning: {doc:#}");
     let f = support_stack::finding(&doc, "stale_component");
@@ -144,7 +122,7 @@ fn doctor_reports_a_stale_component_without_restarting_it() {
 fn status_warns_about_a_stale_component_and_still_exits_0() {
     let stack = Stack::new();
     up(&stack);
-    set_in_env_file(&stack, "AUTHPLANE_SCOPES", "mcp:read");
+    stack.set_in_env_file("AUTHPLANE_SCOPES", "mcp:read");
     let (code, doc) = stack.json(&["status"]);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(step(&doc, "echo MCP server")["status"], "warn", "{doc:#}");

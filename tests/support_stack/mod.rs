@@ -154,6 +154,19 @@ impl Stack {
         (out.status.code().unwrap_or(-1), value)
     }
 
+    /// Replaces (or adds, at the end) `name=value` in the stack's `.env`, as a user editing it.
+    pub fn set_in_env_file(&self, name: &str, value: &str) {
+        let path = self.path(".env");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+            .collect();
+        lines.push(format!("{name}={value}"));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+
     /// The pid recorded in `.run/<name>.pid`, if any.
     pub fn pid(&self, name: &str) -> Option<u32> {
         let text = std::fs::read_to_string(self.path(&format!(".run/{name}.pid"))).ok()?;
