@@ -838,6 +838,22 @@ impl Follower {
 }
 
 /// One GET to `path` on the stack's public port (the server logs every request).
+/// True when `GET path` on 127.0.0.1:`port` answers 200.
+fn answers_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    reply.starts_with(b"HTTP/1.1 200")
+}
+
 fn request(port: u16, path: &str) {
     use std::io::{Read as _, Write as _};
     if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -1047,4 +1063,119 @@ fn ctrl_c_during_up_with_docker_removes_the_container_it_created() {
     for port in [p.public, p.admin, p.echo] {
         assert!(!listening(port), "port {port} still accepts connections");
     }
+}
+
+/// The seed's `docker run authplane/authserver`: a container created directly through the Docker
+/// API, by someone else (no labels of ours), publishing the stack's ports. `verify` uses it as an
+/// external AS, starts only the echo server, and `clean --all` leaves the container running.
+#[test]
+fn a_container_someone_else_runs_is_used_as_an_external_as() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let name = unique("external");
+    let theirs = unique("theirs");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let _theirs = Cleanup {
+        docker: docker.clone(),
+        name: theirs.clone(),
+    };
+    let stack = stack_for(&name);
+    stack.set_in_env_file("AUTHPLANE_DEV_AS", "auto");
+    let env_text = std::fs::read_to_string(stack.path(".env")).unwrap();
+    let from_env = |key: &str| {
+        env_text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .unwrap()
+            .to_owned()
+    };
+    let bind = |port: u16| {
+        Some(vec![bollard::models::PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: Some(port.to_string()),
+        }])
+    };
+    rt().block_on(async {
+        let body = bollard::models::ContainerCreateBody {
+            image: Some(image.to_owned()),
+            env: Some(vec![
+                format!(
+                    "AUTHPLANE_SERVER_ISSUER={}",
+                    from_env("AUTHPLANE_SERVER_ISSUER")
+                ),
+                "AUTHPLANE_SERVER_ADDRESS=:9000".into(),
+                "AUTHPLANE_ADMIN_ADDRESS=:9001".into(),
+                format!(
+                    "AUTHPLANE_ADMIN_API_KEY={}",
+                    from_env("AUTHPLANE_ADMIN_API_KEY")
+                ),
+                format!(
+                    "AUTHPLANE_SESSION_SECRET={}",
+                    from_env("AUTHPLANE_SESSION_SECRET")
+                ),
+            ]),
+            exposed_ports: Some(vec!["9000/tcp".into(), "9001/tcp".into()]),
+            host_config: Some(bollard::models::HostConfig {
+                port_bindings: Some(
+                    [
+                        ("9000/tcp".to_owned(), bind(stack.ports.public)),
+                        ("9001/tcp".to_owned(), bind(stack.ports.admin)),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::default()
+                        .name(&theirs)
+                        .build(),
+                ),
+                body,
+            )
+            .await
+            .unwrap();
+        docker
+            .start_container(
+                &theirs,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+    });
+    let public = stack.ports.public;
+    assert!(
+        // docker-proxy listens at once; wait until the AS behind it answers discovery.
+        support_stack::wait_until(std::time::Duration::from_secs(60), || {
+            answers_ok(public, "/.well-known/oauth-authorization-server")
+        }),
+        "their container did not listen on {public}"
+    );
+
+    let (code, doc) = stack.json(&["verify"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "backend")["detail"]["backend"], "external");
+    assert!(
+        str_of(step(&doc, "authorization server"), "summary").starts_with("external"),
+        "{doc:#}"
+    );
+    assert!(
+        container(&docker, &name).is_none(),
+        "a container of ours was created"
+    );
+
+    let (code, doc) = stack.json(&["clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let c = container(&docker, &theirs).expect("their container was removed");
+    assert_eq!(
+        c.state.unwrap().running,
+        Some(true),
+        "their container was stopped"
+    );
 }
