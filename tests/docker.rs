@@ -1152,7 +1152,7 @@ fn a_container_someone_else_runs_is_used_as_an_external_as() {
     let public = stack.ports.public;
     assert!(
         // docker-proxy listens at once; wait until the AS behind it answers discovery.
-        support_stack::wait_until(std::time::Duration::from_secs(60), || {
+        support_stack::wait_until(std::time::Duration::from_mins(1), || {
             answers_ok(public, "/.well-known/oauth-authorization-server")
         }),
         "their container did not listen on {public}"
