@@ -154,7 +154,7 @@ fn complete_env_file(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<O
     let written = config::write_initial_env_file(path, settings);
     let summary = match written {
         Ok(true) => format!(
-            "{} written (0600): every value above, a fresh admin key and session secret",
+            "{} written (0600): ports, URLs, scopes and a fresh admin key and session secret",
             path.display()
         ),
         Ok(false) => match config::append_missing_secrets(path, settings) {
