@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -166,6 +165,58 @@ impl Drop for Cleanup {
                 .await;
         });
     }
+}
+
+/// Creates and starts container `name` from `image` the way someone else would (`docker run`: no
+/// labels of ours), with `env` and each `(container port, host port)` published on 127.0.0.1.
+fn start_foreign_container(
+    docker: &Docker,
+    name: &str,
+    image: &str,
+    env: Vec<String>,
+    ports: &[(u16, u16)],
+) {
+    let bindings = ports
+        .iter()
+        .map(|(inside, host)| {
+            let binding = bollard::models::PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some(host.to_string()),
+            };
+            (format!("{inside}/tcp"), Some(vec![binding]))
+        })
+        .collect();
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.to_owned()),
+        env: Some(env),
+        exposed_ports: Some(
+            ports
+                .iter()
+                .map(|(inside, _)| format!("{inside}/tcp"))
+                .collect(),
+        ),
+        host_config: Some(bollard::models::HostConfig {
+            port_bindings: Some(bindings),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    rt().block_on(async {
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(name).build()),
+                body,
+            )
+            .await
+            .unwrap();
+        docker
+            .start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .unwrap();
+    });
 }
 
 fn unique(what: &str) -> String {
@@ -405,41 +456,13 @@ fn a_port_held_by_a_container_names_it() {
     };
     let stack = stack_for(&name);
     let port = stack.ports.public;
-    rt().block_on(async {
-        let binding = bollard::models::PortBinding {
-            host_ip: Some("127.0.0.1".into()),
-            host_port: Some(port.to_string()),
-        };
-        let body = bollard::models::ContainerCreateBody {
-            image: Some(image.to_owned()),
-            env: Some(vec!["AUTHPLANE_SERVER_ADDRESS=:9000".into()]),
-            exposed_ports: Some(vec!["9000/tcp".into()]),
-            host_config: Some(bollard::models::HostConfig {
-                port_bindings: Some([("9000/tcp".to_owned(), Some(vec![binding]))].into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        docker
-            .create_container(
-                Some(
-                    CreateContainerOptionsBuilder::default()
-                        .name(&blocker)
-                        .build(),
-                ),
-                body,
-            )
-            .await
-            .unwrap();
-        docker
-            .start_container(
-                &blocker,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .unwrap();
-        let _ = ListContainersOptionsBuilder::default();
-    });
+    start_foreign_container(
+        &docker,
+        &blocker,
+        image,
+        vec!["AUTHPLANE_SERVER_ADDRESS=:9000".into()],
+        &[(9000, port)],
+    );
     let (code, doc) = stack.json(&["--as", "docker", "--image", image, "up"]);
     assert_eq!(code, 3, "{doc:#}");
     let f = &doc["findings"][0];
@@ -1092,63 +1115,28 @@ fn a_container_someone_else_runs_is_used_as_an_external_as() {
             .unwrap()
             .to_owned()
     };
-    let bind = |port: u16| {
-        Some(vec![bollard::models::PortBinding {
-            host_ip: Some("127.0.0.1".into()),
-            host_port: Some(port.to_string()),
-        }])
-    };
-    rt().block_on(async {
-        let body = bollard::models::ContainerCreateBody {
-            image: Some(image.to_owned()),
-            env: Some(vec![
-                format!(
-                    "AUTHPLANE_SERVER_ISSUER={}",
-                    from_env("AUTHPLANE_SERVER_ISSUER")
-                ),
-                "AUTHPLANE_SERVER_ADDRESS=:9000".into(),
-                "AUTHPLANE_ADMIN_ADDRESS=:9001".into(),
-                format!(
-                    "AUTHPLANE_ADMIN_API_KEY={}",
-                    from_env("AUTHPLANE_ADMIN_API_KEY")
-                ),
-                format!(
-                    "AUTHPLANE_SESSION_SECRET={}",
-                    from_env("AUTHPLANE_SESSION_SECRET")
-                ),
-            ]),
-            exposed_ports: Some(vec!["9000/tcp".into(), "9001/tcp".into()]),
-            host_config: Some(bollard::models::HostConfig {
-                port_bindings: Some(
-                    [
-                        ("9000/tcp".to_owned(), bind(stack.ports.public)),
-                        ("9001/tcp".to_owned(), bind(stack.ports.admin)),
-                    ]
-                    .into(),
-                ),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        docker
-            .create_container(
-                Some(
-                    CreateContainerOptionsBuilder::default()
-                        .name(&theirs)
-                        .build(),
-                ),
-                body,
-            )
-            .await
-            .unwrap();
-        docker
-            .start_container(
-                &theirs,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .unwrap();
-    });
+    start_foreign_container(
+        &docker,
+        &theirs,
+        image,
+        vec![
+            format!(
+                "AUTHPLANE_SERVER_ISSUER={}",
+                from_env("AUTHPLANE_SERVER_ISSUER")
+            ),
+            "AUTHPLANE_SERVER_ADDRESS=:9000".into(),
+            "AUTHPLANE_ADMIN_ADDRESS=:9001".into(),
+            format!(
+                "AUTHPLANE_ADMIN_API_KEY={}",
+                from_env("AUTHPLANE_ADMIN_API_KEY")
+            ),
+            format!(
+                "AUTHPLANE_SESSION_SECRET={}",
+                from_env("AUTHPLANE_SESSION_SECRET")
+            ),
+        ],
+        &[(9000, stack.ports.public), (9001, stack.ports.admin)],
+    );
     let public = stack.ports.public;
     assert!(
         // docker-proxy listens at once; wait until the AS behind it answers discovery.
