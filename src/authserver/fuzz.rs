@@ -78,6 +78,7 @@ impl Server {
             config,
             key,
             store: store::Store::open(dir.path()).unwrap(),
+            dpop: super::dpop::DpopState::default(),
             request_log: OnceLock::new(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -7,7 +7,8 @@
 //! shared by the public and the admin listener. Children, one job each: `config` (variables and
 //! startup rules), `keys` (signing key, JWKS, random ids), `store` (registrations on disk),
 //! `wellknown` (metadata, JWKS, health), `oauth` (token endpoint), `admin` (admin API),
-//! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing).
+//! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing),
+//! `dpop` (DPoP proofs at the token endpoint, nonces, spent proof ids).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -32,6 +33,7 @@ use crate::exit::EnvError;
 
 pub mod admin;
 pub mod config;
+pub mod dpop;
 pub mod form;
 #[cfg(test)]
 mod fuzz;
@@ -51,6 +53,8 @@ pub struct Shared {
     pub key: keys::SigningKey,
     pub store: store::Store,
     pub limiter: ratelimit::Limiter,
+    /// DPoP nonces issued and proof `jti`s spent (in memory).
+    pub dpop: dpop::DpopState,
     /// Where one line per request goes, once someone asked for it ([`Bound::request_log`]).
     request_log: OnceLock<mpsc::UnboundedSender<String>>,
 }
@@ -193,6 +197,7 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
         key,
         store,
         limiter,
+        dpop: dpop::DpopState::default(),
         request_log: OnceLock::new(),
     });
     Ok(Bound {

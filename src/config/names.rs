@@ -17,6 +17,7 @@ pub mod var {
     pub const PORT: &str = "PORT";
     pub const SCOPES: &str = "AUTHPLANE_SCOPES";
     pub const DEV_MODE: &str = "AUTHPLANE_DEV_MODE";
+    pub const DEV_ECHO_DPOP: &str = "AUTHPLANE_DEV_ECHO_DPOP";
     pub const DEV_ADMIN_URL: &str = "AUTHPLANE_DEV_ADMIN_URL";
     pub const DEV_PUBLIC_URL: &str = "AUTHPLANE_DEV_PUBLIC_URL";
     pub const DEV_SCOPE: &str = "AUTHPLANE_DEV_SCOPE";
@@ -42,6 +43,7 @@ pub const DOCUMENTED: &[&str] = &[
     var::PORT,
     var::SCOPES,
     var::DEV_MODE,
+    var::DEV_ECHO_DPOP,
     var::DEV_ADMIN_URL,
     var::DEV_PUBLIC_URL,
     var::DEV_SCOPE,
@@ -66,6 +68,9 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY",
     "AUTHPLANE_DCR_MODE",
     "AUTHPLANE_DPOP_ENABLED",
+    "AUTHPLANE_DPOP_NONCE_TTL",
+    "AUTHPLANE_DPOP_PROOF_LIFETIME",
+    "AUTHPLANE_DPOP_REQUIRE_NONCE",
     "AUTHPLANE_LOG_FORMAT",
     "AUTHPLANE_LOG_LEVEL",
     "AUTHPLANE_OAUTH_REQUIRE_SCOPE",
