@@ -165,6 +165,10 @@ pub struct VerifyArgs {
     /// Skip the negative probes (no token, wrong audience, missing scope)
     #[arg(long)]
     pub no_probes: bool,
+    /// Mint a DPoP-bound token (RFC 9449) and send a fresh proof with every MCP request; probe
+    /// that the bound token is refused as Bearer and with a proof for another URL
+    #[arg(long)]
+    pub dpop: bool,
     #[command(flatten)]
     pub up: UpArgs,
 }

@@ -80,6 +80,7 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
             "--protocol",
             "--fix",
             "--no-probes",
+            "--dpop",
             "--no-pull",
             "--wait-timeout",
         ],

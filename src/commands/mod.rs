@@ -47,6 +47,7 @@ impl<'r> Context<'r> {
             backend: cli.global.backend,
             image: cli.global.image.clone(),
             mcp_url,
+            dpop: matches!(&cli.command, Command::Verify(a) if a.dpop),
         };
         let env_file = cli
             .global

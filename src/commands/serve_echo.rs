@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::cli::ServeEchoArgs;
 use crate::commands::Context;
 use crate::config::{Settings, var};
-use crate::echo::{EchoConfig, EchoServer, StartError, is_loopback_issuer};
+use crate::echo::{EchoConfig, EchoServer, InboundDpop, StartError, is_loopback_issuer};
 use crate::exit::{ConfigError, EnvError};
 use crate::report::Outcome;
 
@@ -27,12 +27,17 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
     let ready = server.ready().clone();
     let scopes = ready.scopes.join(" ");
     let summary = format!(
-        "echo: listening on {}, audience {}, issuer {}, scopes {}{}",
+        "echo: listening on {}, audience {}, issuer {}, scopes {}{}{}",
         ready.mcp_url,
         ready.audience,
         ready.issuer,
         scopes,
-        if ready.dev_mode { " (dev mode)" } else { "" }
+        if ready.dev_mode { " (dev mode)" } else { "" },
+        match ready.dpop {
+            InboundDpop::Off => "",
+            InboundDpop::Allowed => ", DPoP allowed",
+            InboundDpop::Required => ", DPoP required",
+        }
     );
     run.pass(
         timer,
@@ -44,6 +49,7 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
             "issuer": ready.issuer,
             "scopes": ready.scopes,
             "dev_mode": ready.dev_mode,
+            "dpop": ready.dpop.as_str(),
         }),
     );
     if !ctx.reporter.json() {
@@ -106,6 +112,7 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
         dev_mode,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)),
         allowed_hosts: args.allowed_host.clone(),
+        dpop: settings.echo_dpop,
     })
 }
 

@@ -4,20 +4,26 @@
 //! ensure a client_credentials client (reused from `<run_dir>/client.json` while it still fits),
 //! mint with `resource=` and `scope=`, decode and check the token BEFORE using it, the MCP
 //! handshake and an echo round trip (session era, stateless era, or auto), then negative probes
-//! (no token, a token for another resource, a token without the required scope).
+//! (no token, a token for another resource, a token without the required scope). With `--dpop`
+//! the token is minted bound to a fresh key, checked for its binding, sent with a fresh proof per
+//! MCP request, and two more probes follow (the bound token as Bearer, a proof for another URL).
 //!
 //! This file lists the steps and chooses what is skipped after a failure; each step lives in
 //! its own module under `steps/`, and the resource / client / mint part is shared with `token`
 //! through `steps::Flow`.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::cli::{Protocol, VerifyArgs};
 use crate::commands::Context;
+use crate::flow::dpop::DpopKey;
 use crate::flow::mcp::McpClient;
 use crate::report::{Outcome, Run};
 use crate::steps::Flow;
 use crate::steps::PROBE_SCOPE;
+use crate::steps::dpop::DPOP_PROBE_STEPS;
 use crate::steps::mcp::exercise_mcp;
 use crate::steps::probe::{PROBE_STEPS, probe_no_token};
 
@@ -34,6 +40,9 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     }
     let mut flow = Flow::new(settings, ctx.reporter, with_echo, true)?;
+    if args.dpop {
+        flow.dpop = Some(Arc::new(DpopKey::generate()?));
+    }
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
@@ -46,6 +55,9 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
             "mint token".to_owned(),
             "check token".to_owned(),
         ];
+        if args.dpop {
+            rest.push("DPoP binding".to_owned());
+        }
         rest.extend(mcp_step_names(args));
         skip_steps(
             &mut run,
@@ -76,6 +88,13 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     };
     if !flow.check_token(&mut run, &minted.access_token) {
+        if args.dpop {
+            skip_steps(
+                &mut run,
+                &["DPoP binding".to_owned()],
+                "skipped: the token would be refused",
+            );
+        }
         skip_steps(
             &mut run,
             &mcp_step_names(args),
@@ -83,9 +102,20 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         );
         return Ok(run.finish());
     }
+    if !flow.check_dpop_binding(&mut run, &minted) {
+        skip_steps(
+            &mut run,
+            &mcp_step_names(args),
+            "skipped: the token is not DPoP-bound (see the finding above)",
+        );
+        return Ok(run.finish());
+    }
 
     let http = flow.http.clone();
-    let mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
+    let mut mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
+    if let Some(key) = &flow.dpop {
+        mcp = mcp.with_dpop(key.clone());
+    }
     let Some(era) = exercise_mcp(&mut run, &mcp, args.protocol).await else {
         // The server's own metadata often names why it refused a token that passed every local
         // check: it was started with another resource URI or another issuer (doctor's rule).
@@ -97,7 +127,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         crate::commands::doctor::mcp_metadata(&mut run, &http, settings, &issuer, "MCP metadata")
             .await;
         if !args.no_probes {
-            for name in PROBE_STEPS {
+            for name in probe_names(args) {
                 let t = run.start(name);
                 run.skip(t, "skipped: the MCP round trip failed");
             }
@@ -107,7 +137,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     run.data("protocol_era", json!(era.name()));
 
     if args.no_probes {
-        for name in PROBE_STEPS {
+        for name in probe_names(args) {
             let t = run.start(name);
             run.skip(t, "skipped (--no-probes)");
         }
@@ -131,8 +161,23 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
                 ),
             );
         }
+        if args.dpop {
+            flow.probe_dpop_as_bearer(&mut run, &minted.access_token, era)
+                .await;
+            flow.probe_dpop_other_htu(&mut run, &minted.access_token, era)
+                .await;
+        }
     }
     Ok(run.finish())
+}
+
+/// The probe steps these flags run.
+fn probe_names(args: &VerifyArgs) -> Vec<&'static str> {
+    let mut names = PROBE_STEPS.to_vec();
+    if args.dpop {
+        names.extend(DPOP_PROBE_STEPS);
+    }
+    names
 }
 
 /// The names of the MCP and probe steps for these flags (to mark them skipped).
@@ -146,7 +191,7 @@ fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
         Protocol::Stateless => vec!["tools/call echo (stateless)".into()],
         Protocol::Auto => vec!["protocol era".into()],
     };
-    names.extend(PROBE_STEPS.iter().map(|s| (*s).to_owned()));
+    names.extend(probe_names(args).iter().map(|s| (*s).to_owned()));
     names
 }
 

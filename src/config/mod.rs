@@ -188,6 +188,41 @@ pub struct Overrides {
     pub backend: Option<Backend>,
     pub image: Option<String>,
     pub mcp_url: Option<String>,
+    /// `verify --dpop`: the echo server must accept DPoP-bound tokens (`off` becomes `allowed`).
+    pub dpop: bool,
+}
+
+/// The echo server's inbound DPoP mode (RFC 9449), authplane-sdk's three modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundDpop {
+    /// Bearer tokens only; a DPoP-bound token or a proof is refused (the SDK's default).
+    #[default]
+    Off,
+    /// Bearer tokens and DPoP-bound tokens (with `Authorization: DPoP` and a fresh proof).
+    Allowed,
+    /// DPoP-bound tokens only.
+    Required,
+}
+
+impl InboundDpop {
+    /// The setting's spelling: `off`, `allowed`, `required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundDpop::Off => "off",
+            InboundDpop::Allowed => "allowed",
+            InboundDpop::Required => "required",
+        }
+    }
+
+    /// Parses the setting (case-insensitive; `false`/`true` are accepted for off/allowed).
+    pub fn parse(value: &str) -> Option<InboundDpop> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "off" | "false" | "0" | "no" => Some(InboundDpop::Off),
+            "allowed" | "on" | "true" | "1" | "yes" => Some(InboundDpop::Allowed),
+            "required" => Some(InboundDpop::Required),
+            _ => None,
+        }
+    }
 }
 
 /// The resolved configuration every command works from.
@@ -234,6 +269,9 @@ pub struct Settings {
     pub behind_proxy: bool,
     /// `AUTHPLANE_*` names that are set but read by nothing (typos), for a warning.
     pub unknown_names: Vec<UnknownName>,
+    /// The echo server's inbound DPoP mode (`AUTHPLANE_DEV_ECHO_DPOP`; `verify --dpop` raises
+    /// `off` to `allowed`).
+    pub echo_dpop: InboundDpop,
 }
 
 impl Settings {
@@ -338,6 +376,23 @@ impl Settings {
             check_http_url(name, value)?;
         }
 
+        let mut echo_dpop = match vars.non_empty(var::DEV_ECHO_DPOP) {
+            None => InboundDpop::Off,
+            Some(value) => InboundDpop::parse(value).ok_or_else(|| ConfigError::InvalidValue {
+                name: var::DEV_ECHO_DPOP.into(),
+                value: value.into(),
+                reason: "it must be off, allowed or required".into(),
+                fix: format!(
+                    "set {}=allowed to accept DPoP-bound tokens (or remove it: off is the default)",
+                    var::DEV_ECHO_DPOP
+                ),
+            })?,
+        };
+        if overrides.dpop && echo_dpop == InboundDpop::Off {
+            echo_dpop = InboundDpop::Allowed;
+            vars.set_flag(var::DEV_ECHO_DPOP, echo_dpop.as_str());
+        }
+
         let behind_proxy = vars
             .non_empty(var::DEV_BEHIND_PROXY)
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
@@ -360,6 +415,7 @@ impl Settings {
         Ok(Settings {
             behind_proxy,
             unknown_names,
+            echo_dpop,
             admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),
             session_secret: vars.non_empty(var::SESSION_SECRET).map(str::to_owned),
             server_issuer,
@@ -429,6 +485,7 @@ impl Settings {
             backend: flag(var::DEV_AS).map(|_| self.backend),
             image: flag(var::DEV_IMAGE),
             mcp_url: flag(var::DEV_MCP_URL),
+            dpop: self.vars.source(var::DEV_ECHO_DPOP) == Source::Flag,
         };
         Settings::load(&self.env_file, false, &self.run_dir, &overrides)
     }
@@ -557,6 +614,26 @@ mod tests {
         assert_eq!(s.resource_slug, "demo-mcp");
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.port, 8080);
+    }
+
+    #[test]
+    fn verify_dpop_raises_an_off_echo_to_allowed_and_keeps_required() {
+        let dpop = Overrides {
+            dpop: true,
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve(&[], &[], &Overrides::default()).echo_dpop,
+            InboundDpop::Off
+        );
+        let s = resolve(&[], &[], &dpop);
+        assert_eq!(s.echo_dpop, InboundDpop::Allowed);
+        assert_eq!(s.vars.get(var::DEV_ECHO_DPOP), Some("allowed"));
+        let s = resolve(&[("AUTHPLANE_DEV_ECHO_DPOP", "required")], &[], &dpop);
+        assert_eq!(s.echo_dpop, InboundDpop::Required);
+        let vars = Vars::from_parts(pairs(&[("AUTHPLANE_DEV_ECHO_DPOP", "sometimes")]), vec![]);
+        let err = Settings::resolve(vars, &dpop, Path::new(".env"), Path::new(".run")).unwrap_err();
+        assert!(err.to_string().contains("AUTHPLANE_DEV_ECHO_DPOP"), "{err}");
     }
 
     #[test]

@@ -21,7 +21,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authplane_sdk::{AuthplaneClient, AuthplaneError, FetchSettings};
+use authplane_sdk::{
+    AuthplaneClient, AuthplaneError, FetchSettings, InboundDPoPOptions, ResourceOptions,
+};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
@@ -33,6 +35,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
+pub use crate::config::InboundDpop;
 pub use auth::Rejection;
 pub use tool::{EchoServer as EchoTool, SERVER_NAME};
 
@@ -57,6 +60,21 @@ pub struct EchoConfig {
     pub bind: SocketAddr,
     /// `Host` header values accepted besides localhost / 127.0.0.1 / ::1 (DNS-rebinding guard).
     pub allowed_hosts: Vec<String>,
+    /// Whether DPoP-bound tokens are accepted (`AUTHPLANE_DEV_ECHO_DPOP`).
+    pub dpop: InboundDpop,
+}
+
+/// The SDK's resource options for an inbound DPoP mode.
+fn resource_options(mode: InboundDpop) -> ResourceOptions {
+    match mode {
+        InboundDpop::Off => ResourceOptions::default(),
+        InboundDpop::Allowed => {
+            ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::default())
+        }
+        InboundDpop::Required => {
+            ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::required())
+        }
+    }
 }
 
 /// Why the echo server could not start. Each variant carries the values a user needs.
@@ -101,6 +119,7 @@ pub struct Ready {
     pub issuer: String,
     pub scopes: Vec<String>,
     pub dev_mode: bool,
+    pub dpop: InboundDpop,
 }
 
 /// A started echo server: port bound, verifier built, not yet answering.
@@ -155,7 +174,14 @@ impl EchoServer {
                 message: e.to_string(),
             });
         }
-        let verifier = match client.resource(&config.audience, &config.scopes).await {
+        let verifier = match client
+            .resource_with_options(
+                &config.audience,
+                &config.scopes,
+                resource_options(config.dpop),
+            )
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 client.aclose().await;
@@ -167,7 +193,14 @@ impl EchoServer {
         };
 
         let (tx, rx) = unbounded_channel();
-        let guard = Arc::new(auth::Guard::new(verifier, config.scopes.clone(), Some(tx)));
+        let dpop_scheme =
+            (config.dpop != InboundDpop::Off).then(|| audience_url.scheme().to_owned());
+        let guard = Arc::new(auth::Guard::new(
+            verifier,
+            config.scopes.clone(),
+            Some(tx),
+            dpop_scheme,
+        ));
         let resource_metadata_url = guard.resource_metadata_url().to_owned();
 
         let cancel = CancellationToken::new();
@@ -216,6 +249,7 @@ impl EchoServer {
             issuer: client.issuer().to_owned(),
             scopes: config.scopes,
             dev_mode: config.dev_mode,
+            dpop: config.dpop,
         };
         Ok(EchoServer {
             listener,

@@ -83,6 +83,7 @@ impl Flow<'_> {
             client_secret: &client.client_secret,
             scope: Some(&settings.scope),
             resource: Some(&resource.uri),
+            dpop: None,
         };
         let minted = match token::mint(&self.http, &settings.public_url, &request).await {
             Ok(m) => m,
@@ -159,6 +160,7 @@ impl Flow<'_> {
             client_secret: &client.client_secret,
             scope: Some(PROBE_SCOPE),
             resource: Some(&settings.resource_uri),
+            dpop: None,
         };
         let minted = match token::mint(&self.http, &settings.public_url, &request).await {
             Ok(m) => m,
@@ -305,7 +307,7 @@ pub async fn probe_no_token(run: &mut Run<'_>, mcp: &McpClient, era: Era) {
 }
 
 /// The first request of an era, used by the probes.
-async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, FlowError> {
+pub(super) async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, FlowError> {
     match era {
         Era::Session => mcp.initialize().await,
         Era::Stateless => {
