@@ -167,10 +167,26 @@ const INVALID: (&str, &str) = ("invalid_dpop_proof", "DPoP proof is invalid");
 #[tokio::test]
 async fn the_sdk_client_gets_a_bound_token_with_its_key_thumbprint() {
     let dir = tempfile::tempdir().unwrap();
+    // No DPoP variable set: on by default, as upstream since 0.2.0, and advertised.
     let (server, id, secret) = stack(dir.path(), &[]).await;
+    let client = sdk_client(&server, None).await;
+    let metadata: Value = AuthServer::http()
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            server.public_url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["dpop_signing_alg_values_supported"],
+        json!(["ES256", "RS256", "PS256"])
+    );
     let key = ProofKey::new();
     let provider = key.provider();
-    let client = sdk_client(&server, None).await;
     let token = client
         .client_credentials(
             &id,
