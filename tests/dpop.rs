@@ -490,3 +490,36 @@ async fn dpop_settings_outside_the_real_servers_range_are_refused_at_startup() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_stale_nonce_is_use_dpop_nonce_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nonces that are stale as soon as they are sent (no waiting needed).
+    let env = [
+        ("AUTHPLANE_DPOP_REQUIRE_NONCE", "true"),
+        ("AUTHPLANE_DPOP_NONCE_TTL", "1ns"),
+    ];
+    let (server, id, secret) = stack(dir.path(), &env).await;
+    let key = ProofKey::new();
+    let url = token_url(&server);
+    let first = token_with_proof(&server, &id, &secret, &key.sdk_proof("POST", &url, None)).await;
+    let nonce = first
+        .1
+        .get("dpop-nonce")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let stale = token_with_proof(
+        &server,
+        &id,
+        &secret,
+        &key.sdk_proof("POST", &url, Some(&nonce)),
+    )
+    .await;
+    assert_row(
+        &stale,
+        "use_dpop_nonce",
+        "DPoP proof nonce does not match server-issued nonce",
+    );
+}
