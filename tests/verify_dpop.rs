@@ -104,7 +104,7 @@ fn an_as_that_ignores_the_proof_is_dpop_not_bound_and_a_dpop_only_echo_refuses_b
         f["actual"]
             .as_str()
             .unwrap()
-            .starts_with("token_type \"Bearer\""),
+            .starts_with("token_type Bearer,"),
         "{f:#}"
     );
     assert!(

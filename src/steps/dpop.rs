@@ -54,9 +54,13 @@ impl Flow<'_> {
             );
             return true;
         }
+        let shown_type = if minted.token_type.is_empty() {
+            "(none)"
+        } else {
+            &minted.token_type
+        };
         let actual = format!(
-            "token_type {:?}, cnf.jkt {}",
-            minted.token_type,
+            "token_type {shown_type}, cnf.jkt {}",
             jkt.as_deref().unwrap_or("(none)")
         );
         run.fail(t, format!("not bound to the proof key: {actual}"), detail);
@@ -68,7 +72,7 @@ impl Flow<'_> {
             )
             .why("an AS that supports DPoP returns token_type DPoP and puts the key's RFC 7638 thumbprint in cnf.jkt (RFC 9449 §5, §6); with DPoP off it ignores the proof")
             .compare(
-                format!("token_type \"DPoP\", cnf.jkt {}", key.thumbprint()),
+                format!("token_type DPoP, cnf.jkt {}", key.thumbprint()),
                 actual,
             ),
         );
@@ -255,7 +259,7 @@ mod tests {
         assert_eq!(outcome.findings[0].code, Code::DpopNotBound);
         assert_eq!(
             outcome.findings[0].actual.as_deref(),
-            Some("token_type \"Bearer\", cnf.jkt (none)")
+            Some("token_type Bearer, cnf.jkt (none)")
         );
     }
 }
