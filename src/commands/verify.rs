@@ -131,6 +131,9 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
                 ),
             );
         }
+        if settings.echo_revocation {
+            flow.probe_revoked_token(&mut run, &client, era).await;
+        }
     }
     Ok(run.finish())
 }

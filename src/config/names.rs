@@ -27,6 +27,7 @@ pub mod var {
     pub const DEV_IMAGE: &str = "AUTHPLANE_DEV_IMAGE";
     pub const DEV_CONTAINER: &str = "AUTHPLANE_DEV_CONTAINER";
     pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
+    pub const DEV_ECHO_REVOCATION: &str = "AUTHPLANE_DEV_ECHO_REVOCATION";
 }
 
 /// The variables documented in the docs/configuration.md table, in table order.
@@ -52,6 +53,7 @@ pub const DOCUMENTED: &[&str] = &[
     var::DEV_IMAGE,
     var::DEV_CONTAINER,
     var::DEV_BEHIND_PROXY,
+    var::DEV_ECHO_REVOCATION,
 ];
 
 /// Variables the real authserver reads that authplane-dev passes through without interpreting

@@ -36,25 +36,28 @@ pub struct Rejection {
 /// Shared state of the guard and the PRM routes.
 pub struct Guard {
     verifier: AuthplaneResource,
-    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe).
-    verified: VerifiedTokens,
+    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe);
+    /// `None` when revocation is checked, so a revocation takes effect on the next request.
+    verified: Option<VerifiedTokens>,
     scopes: Vec<String>,
     prm: ProtectedResourceMetadata,
     rejections: Option<UnboundedSender<Rejection>>,
 }
 
 impl Guard {
-    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND).
+    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND),
+    /// remembering accepted tokens for a moment when `remember` is set.
     /// Rejections are sent to `rejections` when given.
     pub fn new(
         verifier: AuthplaneResource,
         scopes: Vec<String>,
+        remember: bool,
         rejections: Option<UnboundedSender<Rejection>>,
     ) -> Guard {
         let prm = verifier.prm_response();
         Guard {
             verifier,
-            verified: VerifiedTokens::default(),
+            verified: remember.then(VerifiedTokens::default),
             scopes,
             prm,
             rejections,
@@ -83,7 +86,8 @@ impl Guard {
                 return Err(denial);
             }
         };
-        let claims = if let Some(claims) = self.verified.get(token) {
+        let remembered = self.verified.as_ref().and_then(|v| v.get(token));
+        let claims = if let Some(claims) = remembered {
             claims
         } else {
             let claims = Arc::new(
@@ -92,7 +96,9 @@ impl Guard {
                     .await
                     .map_err(|err| Denial::from_verifier(&self.verifier, &err))?,
             );
-            self.verified.insert(token, claims.clone());
+            if let Some(verified) = &self.verified {
+                verified.insert(token, claims.clone());
+            }
             claims
         };
         let missing: Vec<&str> = self

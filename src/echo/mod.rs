@@ -13,6 +13,7 @@
 //! routes statelessly even while legacy session mode is on.
 
 pub mod auth;
+pub mod revocation;
 pub mod tool;
 pub mod verified;
 
@@ -21,7 +22,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authplane_sdk::{AuthplaneClient, AuthplaneError, FetchSettings};
+use authplane_sdk::{
+    AuthplaneClient, AuthplaneError, FetchSettings, ResourceOptions, RevocationConfig,
+};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
@@ -57,6 +60,37 @@ pub struct EchoConfig {
     pub bind: SocketAddr,
     /// `Host` header values accepted besides localhost / 127.0.0.1 / ::1 (DNS-rebinding guard).
     pub allowed_hosts: Vec<String>,
+    /// Check every token for revocation through the AS's introspection endpoint with these
+    /// credentials (`AUTHPLANE_DEV_ECHO_REVOCATION`); `None` trusts a valid signature alone.
+    pub revocation: Option<IntrospectionCredentials>,
+}
+
+/// The confidential client the echo server introspects with: the issuing client or, as `up`
+/// registers it, a runtime client of the resource (authserver answers nobody else).
+#[derive(Clone)]
+pub struct IntrospectionCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for IntrospectionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verifier's options: authplane-sdk's `RevocationConfig`, fail closed (an AS that cannot
+/// answer the introspection call means no request is let through), when revocation checking is on.
+fn resource_options(config: &EchoConfig) -> ResourceOptions {
+    let mut options = ResourceOptions::default();
+    options.revocation = config.revocation.as_ref().map(|c| RevocationConfig {
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        fail_open: false,
+    });
+    options
 }
 
 /// Why the echo server could not start. Each variant carries the values a user needs.
@@ -101,6 +135,8 @@ pub struct Ready {
     pub issuer: String,
     pub scopes: Vec<String>,
     pub dev_mode: bool,
+    /// Whether every token is checked for revocation (introspection).
+    pub revocation: bool,
 }
 
 /// A started echo server: port bound, verifier built, not yet answering.
@@ -155,7 +191,10 @@ impl EchoServer {
                 message: e.to_string(),
             });
         }
-        let verifier = match client.resource(&config.audience, &config.scopes).await {
+        let verifier = match client
+            .resource_with_options(&config.audience, &config.scopes, resource_options(&config))
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 client.aclose().await;
@@ -167,7 +206,15 @@ impl EchoServer {
         };
 
         let (tx, rx) = unbounded_channel();
-        let guard = Arc::new(auth::Guard::new(verifier, config.scopes.clone(), Some(tx)));
+        // With revocation checking on, every request meets the SDK (and the introspection call):
+        // remembering accepted tokens would let a revoked one through until the entry expired.
+        let remember = config.revocation.is_none();
+        let guard = Arc::new(auth::Guard::new(
+            verifier,
+            config.scopes.clone(),
+            remember,
+            Some(tx),
+        ));
         let resource_metadata_url = guard.resource_metadata_url().to_owned();
 
         let cancel = CancellationToken::new();
@@ -216,6 +263,7 @@ impl EchoServer {
             issuer: client.issuer().to_owned(),
             scopes: config.scopes,
             dev_mode: config.dev_mode,
+            revocation: config.revocation.is_some(),
         };
         Ok(EchoServer {
             listener,

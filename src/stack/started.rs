@@ -29,6 +29,7 @@ const ECHO_VARIABLES: &[&str] = &[
     var::PORT,
     var::SCOPES,
     var::DEV_MODE,
+    var::DEV_ECHO_REVOCATION,
 ];
 
 /// The inputs of `component` under `settings`: name → value (secrets hashed). For the AS, every

@@ -27,6 +27,7 @@ pub mod discovery;
 pub mod mcp;
 pub mod mint;
 pub mod probe;
+pub mod probe_revoked;
 pub mod resource;
 pub mod token_check;
 
