@@ -3,14 +3,116 @@
 //! (`AUTHPLANE_DEV_ECHO_REVOCATION`: authplane-sdk's `RevocationConfig`, introspection on every
 //! request, so a revocation takes effect on the next request despite the accepted-token cache).
 
-mod support_as;
 mod support_echo;
-mod support_stack;
 
-use reqwest::Method;
+use base64::Engine as _;
 use serde_json::{Value, json};
-use support_as::{AuthServer, decode_jwt};
-use support_echo::{Echo, SCOPE, mcp_post};
+use support_echo::{AuthProcess, Echo, SCOPE, mcp_post};
+
+/// The embedded AS with the few admin and token calls these tests need.
+struct As {
+    process: AuthProcess,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl As {
+    fn start() -> As {
+        let dir = tempfile::tempdir().unwrap();
+        As {
+            process: AuthProcess::start(dir.path()),
+            _dir: dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn issuer(&self) -> &str {
+        &self.process.public_url
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.process.admin_url))
+            .bearer_auth(&self.process.admin_key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("admin call");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn create_resource(&self, audience: &str) -> Value {
+        self.admin(
+            reqwest::Method::POST,
+            "/admin/resources",
+            Some(
+                json!({"slug": "echo", "uri": audience, "backend_kind": "mint",
+                        "display_name": "echo", "scopes": [{"name": SCOPE}]}),
+            ),
+        )
+        .await
+    }
+
+    async fn create_client(&self, scope: &str) -> (String, String) {
+        let c = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/clients",
+                Some(
+                    json!({"client_name": "t", "grant_types": ["client_credentials"],
+                            "token_endpoint_auth_method": "client_secret_basic", "scope": scope}),
+                ),
+            )
+            .await;
+        (
+            c["client_id"].as_str().unwrap().to_owned(),
+            c["client_secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn mint(&self, id: &str, secret: &str, audience: &str) -> String {
+        let body: Value = self
+            .http
+            .post(format!("{}/oauth/token", self.issuer()))
+            .basic_auth(id, Some(secret))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", SCOPE),
+                ("resource", audience),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    async fn revoke(&self, id: &str, secret: &str, token: &str) {
+        let r = self
+            .http
+            .post(format!("{}/oauth/revoke", self.issuer()))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+/// A JWT's `kid`.
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: Value = serde_json::from_slice(&bytes).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
 
 fn initialize() -> Value {
     json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
@@ -30,29 +132,26 @@ async fn status_with(echo: &Echo, token: &str) -> u16 {
 }
 
 /// Registers the echo server's resource (its audience, `mcp:echo`) and a minting client.
-async fn register(s: &AuthServer, audience: &str) -> (Value, String, String) {
-    let resource = s.create_resource("echo", audience, &[SCOPE]).await;
+async fn register(s: &As, audience: &str) -> (Value, String, String) {
+    let resource = s.create_resource(audience).await;
     let (id, secret) = s.create_client(SCOPE).await;
     (resource, id, secret)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn echo_accepts_tokens_of_both_keys_after_a_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = AuthServer::start(dir.path(), &[]);
-    let echo = Echo::start(&s.issuer);
+    let s = As::start();
+    let echo = Echo::start(s.issuer());
     let (_, id, secret) = register(&s, &echo.mcp_url).await;
-    let old = s.mint(&id, &secret, SCOPE, &echo.mcp_url).await;
+    let old = s.mint(&id, &secret, &echo.mcp_url).await;
     assert_eq!(status_with(&echo, &old).await, 200);
 
-    let r = s
-        .admin(Method::POST, "/admin/keys/rotate")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let new = s.mint(&id, &secret, SCOPE, &echo.mcp_url).await;
-    assert_ne!(decode_jwt(&new).0["kid"], decode_jwt(&old).0["kid"]);
+    let rotated = s
+        .admin(reqwest::Method::POST, "/admin/keys/rotate", None)
+        .await;
+    let new = s.mint(&id, &secret, &echo.mcp_url).await;
+    assert_eq!(kid(&new), rotated["kid"].as_str().unwrap());
+    assert_ne!(kid(&new), kid(&old));
     // The echo server has only the old key cached: the new kid makes authplane-sdk refetch the
     // JWKS, which still publishes the old key too.
     assert_eq!(status_with(&echo, &new).await, 200, "new kid");
@@ -61,8 +160,7 @@ async fn echo_accepts_tokens_of_both_keys_after_a_rotation() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn echo_refuses_a_revoked_token_on_the_next_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = AuthServer::start(dir.path(), &[]);
+    let s = As::start();
     let port = support_echo::free_port();
     let audience = format!("http://localhost:{port}/mcp");
     let (resource, id, secret) = register(&s, &audience).await;
@@ -70,16 +168,12 @@ async fn echo_refuses_a_revoked_token_on_the_next_request() {
     // What `up` does: a client of its own, made a runtime client of the resource, its
     // credentials in <run-dir>/echo-introspection.json.
     let (echo_id, echo_secret) = s.create_client("").await;
-    let r = s
-        .admin(
-            Method::PATCH,
-            &format!("/admin/resources/{}", resource["id"].as_str().unwrap()),
-        )
-        .json(&json!({"policy": {"runtime": {"client_ids": [echo_id]}}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.admin(
+        reqwest::Method::PATCH,
+        &format!("/admin/resources/{}", resource["id"].as_str().unwrap()),
+        Some(json!({"policy": {"runtime": {"client_ids": [echo_id]}}})),
+    )
+    .await;
     let echo_dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(echo_dir.path().join(".run")).unwrap();
     std::fs::write(
@@ -90,7 +184,7 @@ async fn echo_refuses_a_revoked_token_on_the_next_request() {
     let echo = Echo::start_in(
         echo_dir,
         port,
-        &s.issuer,
+        s.issuer(),
         &[("AUTHPLANE_DEV_ECHO_REVOCATION", "true")],
     );
     assert!(
@@ -100,18 +194,11 @@ async fn echo_refuses_a_revoked_token_on_the_next_request() {
         echo.stdout()
     );
 
-    let token = s.mint(&id, &secret, SCOPE, &audience).await;
+    let token = s.mint(&id, &secret, &audience).await;
     // Accepted twice (the second time is when an accepted-token cache would answer).
     assert_eq!(status_with(&echo, &token).await, 200);
     assert_eq!(status_with(&echo, &token).await, 200);
-    let r = AuthServer::http()
-        .post(format!("{}/oauth/revoke", s.public_url))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.revoke(&id, &secret, &token).await;
     assert_eq!(
         status_with(&echo, &token).await,
         401,
@@ -120,7 +207,7 @@ async fn echo_refuses_a_revoked_token_on_the_next_request() {
     let log = echo.wait_for_stderr("401");
     assert!(log.contains("token is not active"), "{log}");
     // Another token of the same client is unaffected.
-    let fresh = s.mint(&id, &secret, SCOPE, &audience).await;
+    let fresh = s.mint(&id, &secret, &audience).await;
     assert_eq!(status_with(&echo, &fresh).await, 200);
 }
 
@@ -128,20 +215,12 @@ async fn echo_refuses_a_revoked_token_on_the_next_request() {
 async fn without_revocation_checking_the_echo_server_trusts_the_signature() {
     // The control: the same revocation is not seen when the setting is off, so the test above
     // can fail.
-    let dir = tempfile::tempdir().unwrap();
-    let s = AuthServer::start(dir.path(), &[]);
-    let echo = Echo::start(&s.issuer);
+    let s = As::start();
+    let echo = Echo::start(s.issuer());
     let (_, id, secret) = register(&s, &echo.mcp_url).await;
-    let token = s.mint(&id, &secret, SCOPE, &echo.mcp_url).await;
+    let token = s.mint(&id, &secret, &echo.mcp_url).await;
     assert_eq!(status_with(&echo, &token).await, 200);
-    let r = AuthServer::http()
-        .post(format!("{}/oauth/revoke", s.public_url))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.revoke(&id, &secret, &token).await;
     assert_eq!(status_with(&echo, &token).await, 200);
 }
 
@@ -166,93 +245,4 @@ fn revocation_checking_without_a_client_is_a_configuration_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUTHPLANE_DEV_ECHO_REVOCATION"));
-}
-
-// ---------------------------------------------------------------------------------------------
-// `up` registers the echo server's client; `verify` probes revocation
-
-fn verify(stack: &support_stack::Stack) -> (i32, Value) {
-    stack.json(&["verify", "--wait-timeout", "60"])
-}
-
-#[test]
-fn up_registers_the_echo_client_and_verify_probes_revocation() {
-    let stack = support_stack::Stack::new();
-    stack.set_in_env_file("AUTHPLANE_DEV_ECHO_REVOCATION", "true");
-    let (code, doc) = stack.json(&["up", "--wait-timeout", "60"]);
-    assert_eq!(code, 0, "{doc:#}");
-    let registered = support_stack::step(&doc, "echo introspection client");
-    assert_eq!(registered["status"], "pass", "{doc:#}");
-    let file = stack.path(".run/echo-introspection.json");
-    assert_eq!(support_stack::mode(&file), 0o600);
-    let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let secret = stored["client_secret"].as_str().unwrap();
-    assert!(
-        !doc.to_string().contains(secret),
-        "the secret is never printed"
-    );
-    let log = std::fs::read_to_string(stack.path(".run/echo.log")).unwrap();
-    assert!(log.contains("revocation checked by introspection"), "{log}");
-
-    let (code, doc) = verify(&stack);
-    assert_eq!(code, 0, "{doc:#}");
-    let probe = support_stack::step(&doc, "probe: revoked token");
-    assert_eq!(probe["status"], "pass", "{doc:#}");
-    assert!(
-        probe["summary"].as_str().unwrap().contains("401"),
-        "{probe}"
-    );
-    // The client is reused while the AS knows it.
-    assert!(
-        support_stack::step(&doc, "echo introspection client")["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("reused"),
-        "{doc:#}"
-    );
-}
-
-#[test]
-fn verify_finds_a_server_that_ignores_revocation() {
-    let mut stack = support_stack::Stack::new();
-    stack.set_in_env_file("AUTHPLANE_DEV_ECHO_REVOCATION", "true");
-    let (code, doc) = stack.json(&["up", "--wait-timeout", "60"]);
-    assert_eq!(code, 0, "{doc:#}");
-    // "Your" MCP server: an echo server on another port that does not check revocation.
-    let port = support_stack::free_port();
-    let base = format!("http://localhost:{port}");
-    let _server = support_stack::KillOnDrop(
-        stack
-            .command(&["--run-dir", ".run-mine", "serve", "echo"])
-            .env("PORT", port.to_string())
-            .env("AUTHPLANE_BASE_URL", &base)
-            .env("AUTHPLANE_DEV_ECHO_REVOCATION", "false")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(support_stack::wait_until(
-        std::time::Duration::from_secs(30),
-        || support_stack::listening(port)
-    ));
-    stack
-        .env
-        .push(("AUTHPLANE_DEV_MCP_URL".to_owned(), format!("{base}/mcp")));
-    stack
-        .env
-        .push(("AUTHPLANE_DEV_RESOURCE_SLUG".to_owned(), "mine".to_owned()));
-    let (code, doc) = verify(&stack);
-    assert_eq!(code, 1, "{doc:#}");
-    let probe = support_stack::step(&doc, "probe: revoked token");
-    assert_eq!(probe["status"], "fail", "{doc:#}");
-    let finding = support_stack::finding(&doc, "revocation_ignored");
-    assert_eq!(finding["severity"], "error");
-    assert!(
-        finding["fix"]
-            .as_str()
-            .unwrap()
-            .contains("RevocationConfig"),
-        "{finding}"
-    );
 }

@@ -194,6 +194,9 @@ async fn introspect_refuses_an_unparseable_form() {
     assert_oauth_error(&got, (400, "invalid_request", "invalid form body"));
 }
 
+/// What a caller sends: a label, Basic credentials, the form body.
+type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, String);
+
 #[tokio::test]
 async fn introspect_authenticates_the_caller() {
     let dir = tmp();
@@ -210,7 +213,7 @@ async fn introspect_authenticates_the_caller() {
         .unwrap();
     let public_id = public["client_id"].as_str().unwrap().to_owned();
     let t = form(&[("token", &token)]);
-    let cases: Vec<(&str, Option<(&str, &str)>, String)> = vec![
+    let cases: Vec<Case> = vec![
         ("no credentials", None, t.clone()),
         ("unknown client", Some(("nobody", "x")), t.clone()),
         ("wrong secret", Some((&id, "wrong")), t.clone()),
@@ -730,7 +733,7 @@ async fn rotation_publishes_both_keys_and_persists() {
     let (s, id, secret) = server_with_client(dir.path(), &[]).await;
     let old_token = s.mint(&id, &secret, SCOPE, RESOURCE).await;
     let old_kid = decode_jwt(&old_token).0["kid"].as_str().unwrap().to_owned();
-    assert_eq!(jwks_kids(&s).await, [old_kid.clone()]);
+    assert_eq!(jwks_kids(&s).await, std::slice::from_ref(&old_kid));
 
     let (st, h, rotated) = json_of(
         s.admin(Method::POST, "/admin/keys/rotate")

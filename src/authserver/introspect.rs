@@ -155,7 +155,7 @@ fn active_body(token: &AccessToken) -> Value {
 mod tests {
     use super::*;
 
-    fn token(claims: Value) -> AccessToken {
+    fn token(claims: &Value) -> AccessToken {
         AccessToken {
             claims: claims.as_object().unwrap().clone(),
         }
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn active_bodies_follow_upstream() {
-        let bearer = token(json!({
+        let bearer = token(&json!({
             "iss": "http://as", "sub": "c", "aud": ["http://rs/mcp"], "client_id": "c",
             "scope": "mcp:echo", "jti": "j", "iat": 10, "nbf": 10, "exp": 20
         }));
@@ -173,7 +173,7 @@ mod tests {
                    "aud": "http://rs/mcp", "iss": "http://as", "exp": 20, "iat": 10, "jti": "j",
                    "token_type": "Bearer"})
         );
-        let bound = token(json!({"client_id": "c", "cnf": {"jkt": "thumb"}, "exp": 20}));
+        let bound = token(&json!({"client_id": "c", "cnf": {"jkt": "thumb"}, "exp": 20}));
         let body = active_body(&bound);
         assert_eq!(body["token_type"], "DPoP");
         assert_eq!(body["cnf"], json!({"jkt": "thumb"}));

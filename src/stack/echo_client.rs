@@ -118,9 +118,10 @@ async fn register(
             .is_some_and(|view| view.status == "active"),
         None => false,
     };
-    let (stored, prepared) = match (stored, reusable) {
-        (Some(s), true) => (s, Prepared::Reused),
-        _ => {
+    let (stored, prepared) = if let (Some(s), true) = (stored, reusable) {
+        (s, Prepared::Reused)
+    } else {
+        {
             let created = admin
                 .create_client("authplane-dev echo server (introspection)", "")
                 .await?;
