@@ -176,8 +176,11 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
                 state_dir.display()
             ),
             format!("{e:#}"),
-            "make the directory writable by this user, delete it to start afresh, or pass \
-             --state-dir with another directory",
+            // Also printed inside a container (the `authserver` personality), where there is no
+            // --state-dir to pass: the flag is named as belonging to `serve authserver`.
+            "make the directory writable by the user the server runs as, or delete it to start \
+             afresh (with `authplane-dev serve authserver`: or pass --state-dir with another \
+             directory)",
         ))
     };
     store::create_private_dir(state_dir).map_err(unusable)?;

@@ -17,7 +17,10 @@ pub use env_file::{
     ENV_FILE_HEADER, append_missing_secrets, env_file_written_by_us, generate_secret,
     initial_env_text, read_env_file, write_initial_env_file,
 };
-pub use names::{AUTHSERVER_PASSTHROUGH, DOCUMENTED, UnknownName, unknown_names, var};
+pub use names::{
+    AUTHSERVER_PASSTHROUGH, DOCUMENTED, MCP_SERVER_SIDE, UnknownName, read_by_authserver,
+    unknown_names, var,
+};
 
 /// Built-in defaults.
 pub mod default {

@@ -76,7 +76,6 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_RATE_LIMIT_BURST",
     "AUTHPLANE_RATE_LIMIT_ENABLED",
     "AUTHPLANE_RATE_LIMIT_RPS",
-    "AUTHPLANE_RESOURCE",
     "AUTHPLANE_RESOURCE_SCOPES",
     "AUTHPLANE_RESOURCE_URI",
     "AUTHPLANE_SERVER_ALLOWED_ORIGINS",
@@ -92,6 +91,27 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_XAA_ENABLED",
 ];
 
+/// Variables the MCP server side reads (our echo server, the Authplane SDKs), never the
+/// authorization server (reference §1.3, "SDK-side"): kept out of the AS container.
+pub const MCP_SERVER_SIDE: &[&str] = &[
+    var::ISSUER,
+    var::BASE_URL,
+    var::MCP_PATH,
+    var::PORT,
+    var::SCOPES,
+    var::DEV_MODE,
+    "AUTHPLANE_RESOURCE",
+];
+
+/// Whether the real authorization server may read `name`: an `AUTHPLANE_*` variable that is
+/// neither authplane-dev's own (`AUTHPLANE_DEV_*`) nor the MCP server side's. Names the reference
+/// does not list pass too: the real server reads more than it lists.
+pub fn read_by_authserver(name: &str) -> bool {
+    name.starts_with("AUTHPLANE_")
+        && !name.starts_with("AUTHPLANE_DEV_")
+        && !MCP_SERVER_SIDE.contains(&name)
+}
+
 /// A variable name that is set but that nothing reads, with the closest name that something does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownName {
@@ -106,7 +126,13 @@ pub struct UnknownName {
 /// name only when it is within a few typos of a known one, because the real authserver reads
 /// more variables than the reference lists and an unrelated name may be one of them.
 pub fn unknown_names(vars: &Vars) -> Vec<UnknownName> {
-    let known = || DOCUMENTED.iter().chain(AUTHSERVER_PASSTHROUGH).copied();
+    let known = || {
+        DOCUMENTED
+            .iter()
+            .chain(AUTHSERVER_PASSTHROUGH)
+            .chain(MCP_SERVER_SIDE)
+            .copied()
+    };
     vars.values
         .iter()
         .filter(|(name, _)| name.starts_with("AUTHPLANE_") && !known().any(|k| k == *name))

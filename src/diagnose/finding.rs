@@ -20,6 +20,7 @@ pub enum Code {
     ImageUnavailable,
     PortInUse,
     AsUnreachable,
+    VolumeUnwritable,
     JwksInvalid,
     AsServerError,
     AdminKeyRejected,
@@ -48,6 +49,7 @@ impl Code {
         Code::ImageUnavailable,
         Code::PortInUse,
         Code::AsUnreachable,
+        Code::VolumeUnwritable,
         Code::JwksInvalid,
         Code::AsServerError,
         Code::AdminKeyRejected,
@@ -76,6 +78,7 @@ impl Code {
             Code::ImageUnavailable => "image_unavailable",
             Code::PortInUse => "port_in_use",
             Code::AsUnreachable => "as_unreachable",
+            Code::VolumeUnwritable => "volume_unwritable",
             Code::JwksInvalid => "jwks_invalid",
             Code::AsServerError => "as_server_error",
             Code::AdminKeyRejected => "admin_key_rejected",
@@ -107,6 +110,7 @@ impl Code {
             | Code::ImageUnavailable
             | Code::PortInUse
             | Code::AsUnreachable
+            | Code::VolumeUnwritable
             | Code::AsServerError
             | Code::McpUnreachable => Exit::Environment,
             Code::ConfigInvalid => Exit::Usage,

@@ -477,7 +477,19 @@ async fn ensure_container(
     }
 }
 
-fn container_unready(name: &str, why: &str) -> Finding {
+/// Why the container `name` is not ready, as a finding: volume_unwritable when its log says it
+/// cannot write the data volume (the fix is about the volume, not the server), else
+/// as_unreachable.
+fn container_unready(name: &str, why: &docker::NotReady) -> Finding {
+    if let docker::NotReady::Exited {
+        exit_code,
+        user,
+        log,
+    } = why
+        && let Some(line) = docker::unwritable_data_line(log)
+    {
+        return docker::volume_unwritable(name, user, line, *exit_code);
+    }
     Finding::error(
         Code::AsUnreachable,
         format!("the authorization server container {name} is not ready: {why}"),
