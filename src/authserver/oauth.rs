@@ -337,7 +337,7 @@ fn prune_issuances(issuances: &mut Vec<Issuance>, now: i64) {
 /// then each half form-URL-unescaped as the real server does. `None` when there is no usable
 /// Basic header (the form fields are used instead); a half that does not unescape becomes empty,
 /// which fails authentication.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_at_checked(6)?;
     if !scheme.eq_ignore_ascii_case("Basic ") {

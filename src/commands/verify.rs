@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::cli::{Protocol, VerifyArgs};
 use crate::commands::Context;
+use crate::config::Settings;
 use crate::flow::dpop::DpopKey;
 use crate::flow::mcp::McpClient;
 use crate::report::{Outcome, Run};
@@ -26,6 +27,7 @@ use crate::steps::PROBE_SCOPE;
 use crate::steps::dpop::DPOP_PROBE_STEPS;
 use crate::steps::mcp::exercise_mcp;
 use crate::steps::probe::{PROBE_STEPS, probe_no_token};
+use crate::steps::probe_revoked::PROBE_REVOKED;
 
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -58,7 +60,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         if args.dpop {
             rest.push("DPoP binding".to_owned());
         }
-        rest.extend(mcp_step_names(args));
+        rest.extend(mcp_step_names(args, settings));
         skip_steps(
             &mut run,
             &rest,
@@ -97,7 +99,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         }
         skip_steps(
             &mut run,
-            &mcp_step_names(args),
+            &mcp_step_names(args, settings),
             "skipped: the token would be refused (see the findings above)",
         );
         return Ok(run.finish());
@@ -105,7 +107,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.check_dpop_binding(&mut run, &minted) {
         skip_steps(
             &mut run,
-            &mcp_step_names(args),
+            &mcp_step_names(args, settings),
             "skipped: the token is not DPoP-bound (see the finding above)",
         );
         return Ok(run.finish());
@@ -127,7 +129,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         crate::commands::doctor::mcp_metadata(&mut run, &http, settings, &issuer, "MCP metadata")
             .await;
         if !args.no_probes {
-            for name in probe_names(args) {
+            for name in probe_names(args, settings) {
                 let t = run.start(name);
                 run.skip(t, "skipped: the MCP round trip failed");
             }
@@ -137,7 +139,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     run.data("protocol_era", json!(era.name()));
 
     if args.no_probes {
-        for name in probe_names(args) {
+        for name in probe_names(args, settings) {
             let t = run.start(name);
             run.skip(t, "skipped (--no-probes)");
         }
@@ -167,21 +169,27 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
             flow.probe_dpop_other_htu(&mut run, &minted.access_token, era)
                 .await;
         }
+        if settings.echo_revocation {
+            flow.probe_revoked_token(&mut run, &client, era).await;
+        }
     }
     Ok(run.finish())
 }
 
 /// The probe steps these flags run.
-fn probe_names(args: &VerifyArgs) -> Vec<&'static str> {
+fn probe_names(args: &VerifyArgs, settings: &Settings) -> Vec<&'static str> {
     let mut names = PROBE_STEPS.to_vec();
     if args.dpop {
         names.extend(DPOP_PROBE_STEPS);
+    }
+    if settings.echo_revocation {
+        names.push(PROBE_REVOKED);
     }
     names
 }
 
 /// The names of the MCP and probe steps for these flags (to mark them skipped).
-fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
+fn mcp_step_names(args: &VerifyArgs, settings: &Settings) -> Vec<String> {
     let mut names: Vec<String> = match args.protocol {
         Protocol::Legacy => vec![
             "MCP initialize".into(),
@@ -191,7 +199,7 @@ fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
         Protocol::Stateless => vec!["tools/call echo (stateless)".into()],
         Protocol::Auto => vec!["protocol era".into()],
     };
-    names.extend(probe_names(args).iter().map(|s| (*s).to_owned()));
+    names.extend(probe_names(args, settings).iter().map(|s| (*s).to_owned()));
     names
 }
 

@@ -17,7 +17,10 @@ pub use env_file::{
     ENV_FILE_HEADER, append_missing_secrets, env_file_written_by_us, generate_secret,
     initial_env_text, read_env_file, write_initial_env_file,
 };
-pub use names::{AUTHSERVER_PASSTHROUGH, DOCUMENTED, UnknownName, unknown_names, var};
+pub use names::{
+    AUTHSERVER_PASSTHROUGH, DOCUMENTED, MCP_SERVER_SIDE, UnknownName, read_by_authserver,
+    unknown_names, var,
+};
 
 /// Built-in defaults.
 pub mod default {
@@ -267,6 +270,9 @@ pub struct Settings {
     /// `AUTHPLANE_DEV_BEHIND_PROXY`: a proxy serves `AUTHPLANE_BASE_URL` / the issuer and
     /// forwards to the listeners, so their ports may differ (the port rules become warnings).
     pub behind_proxy: bool,
+    /// `AUTHPLANE_DEV_ECHO_REVOCATION`: the echo server checks every token for revocation through
+    /// the AS's introspection endpoint, with a client `up` registers for it.
+    pub echo_revocation: bool,
     /// `AUTHPLANE_*` names that are set but read by nothing (typos), for a warning.
     pub unknown_names: Vec<UnknownName>,
     /// The echo server's inbound DPoP mode (`AUTHPLANE_DEV_ECHO_DPOP`; `verify --dpop` raises
@@ -396,6 +402,24 @@ impl Settings {
         let behind_proxy = vars
             .non_empty(var::DEV_BEHIND_PROXY)
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        let echo_revocation = match vars.non_empty(var::DEV_ECHO_REVOCATION) {
+            None => false,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        name: var::DEV_ECHO_REVOCATION.into(),
+                        value: v.into(),
+                        reason: "it must be true/1/yes or false/0/no".into(),
+                        fix: format!(
+                            "set {}=true to check revocation, or remove it",
+                            var::DEV_ECHO_REVOCATION
+                        ),
+                    });
+                }
+            },
+        };
         let unknown_names = unknown_names(&vars);
         // Children (the embedded servers, the container) see the resolved values, so a value
         // derived here is the one they use too.
@@ -414,6 +438,7 @@ impl Settings {
 
         Ok(Settings {
             behind_proxy,
+            echo_revocation,
             unknown_names,
             echo_dpop,
             admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),

@@ -20,6 +20,7 @@ pub enum Code {
     ImageUnavailable,
     PortInUse,
     AsUnreachable,
+    VolumeUnwritable,
     JwksInvalid,
     AsServerError,
     AdminKeyRejected,
@@ -34,6 +35,7 @@ pub enum Code {
     ScopeNotEnforced,
     DpopNotBound,
     DpopNotEnforced,
+    RevocationIgnored,
     ClockSkew,
     WeakSecret,
     FilePermissions,
@@ -49,6 +51,7 @@ impl Code {
         Code::ImageUnavailable,
         Code::PortInUse,
         Code::AsUnreachable,
+        Code::VolumeUnwritable,
         Code::JwksInvalid,
         Code::AsServerError,
         Code::AdminKeyRejected,
@@ -63,6 +66,7 @@ impl Code {
         Code::ScopeNotEnforced,
         Code::DpopNotBound,
         Code::DpopNotEnforced,
+        Code::RevocationIgnored,
         Code::ClockSkew,
         Code::WeakSecret,
         Code::FilePermissions,
@@ -78,6 +82,7 @@ impl Code {
             Code::ImageUnavailable => "image_unavailable",
             Code::PortInUse => "port_in_use",
             Code::AsUnreachable => "as_unreachable",
+            Code::VolumeUnwritable => "volume_unwritable",
             Code::JwksInvalid => "jwks_invalid",
             Code::AsServerError => "as_server_error",
             Code::AdminKeyRejected => "admin_key_rejected",
@@ -92,6 +97,7 @@ impl Code {
             Code::ScopeNotEnforced => "scope_not_enforced",
             Code::DpopNotBound => "dpop_not_bound",
             Code::DpopNotEnforced => "dpop_not_enforced",
+            Code::RevocationIgnored => "revocation_ignored",
             Code::ClockSkew => "clock_skew",
             Code::WeakSecret => "weak_secret",
             Code::FilePermissions => "file_permissions",
@@ -110,6 +116,7 @@ impl Code {
             | Code::ImageUnavailable
             | Code::PortInUse
             | Code::AsUnreachable
+            | Code::VolumeUnwritable
             | Code::AsServerError
             | Code::McpUnreachable => Exit::Environment,
             Code::ConfigInvalid => Exit::Usage,

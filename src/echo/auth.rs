@@ -43,8 +43,9 @@ pub struct Rejection {
 /// Shared state of the guard and the PRM routes.
 pub struct Guard {
     verifier: AuthplaneResource,
-    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe).
-    verified: VerifiedTokens,
+    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe);
+    /// `None` when revocation is checked, so a revocation takes effect on the next request.
+    verified: Option<VerifiedTokens>,
     scopes: Vec<String>,
     prm: ProtectedResourceMetadata,
     rejections: Option<UnboundedSender<Rejection>>,
@@ -53,19 +54,21 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND).
-    /// Rejections are sent to `rejections` when given. `dpop_scheme` is `Some(scheme of the
-    /// audience)` when the verifier was built with inbound DPoP, so `DPoP` requests are accepted.
+    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND),
+    /// remembering accepted tokens for a moment when `remember` is set. Rejections are sent to
+    /// `rejections` when given. `dpop_scheme` is `Some(scheme of the audience)` when the verifier
+    /// was built with inbound DPoP, so `DPoP` requests are accepted.
     pub fn new(
         verifier: AuthplaneResource,
         scopes: Vec<String>,
+        remember: bool,
         rejections: Option<UnboundedSender<Rejection>>,
         dpop_scheme: Option<String>,
     ) -> Guard {
         let prm = verifier.prm_response();
         Guard {
             verifier,
-            verified: VerifiedTokens::default(),
+            verified: remember.then(VerifiedTokens::default),
             scopes,
             prm,
             rejections,
@@ -121,10 +124,10 @@ impl Guard {
                 )
             }
             _ => {
-                if let Some(claims) = self.verified.get(token) {
+                if let Some(claims) = self.verified.as_ref().and_then(|v| v.get(token)) {
                     claims
                 } else {
-                    let verified = match &self.dpop_scheme {
+                    let outcome = match &self.dpop_scheme {
                         // A Bearer request carries no proof to the SDK, whatever it sent: a bound
                         // token fails, and a DPoP-only resource refuses unbound ones.
                         Some(_) => {
@@ -134,8 +137,10 @@ impl Guard {
                         }
                         None => self.verifier.verify(token).await,
                     };
-                    let claims = Arc::new(verified.map_err(refuse)?);
-                    self.verified.insert(token, claims.clone());
+                    let claims = Arc::new(outcome.map_err(refuse)?);
+                    if let Some(verified) = &self.verified {
+                        verified.insert(token, claims.clone());
+                    }
                     claims
                 }
             }

@@ -13,6 +13,7 @@
 //! routes statelessly even while legacy session mode is on.
 
 pub mod auth;
+pub mod revocation;
 pub mod tool;
 pub mod verified;
 
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use authplane_sdk::{
     AuthplaneClient, AuthplaneError, FetchSettings, InboundDPoPOptions, ResourceOptions,
+    RevocationConfig,
 };
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -62,11 +64,32 @@ pub struct EchoConfig {
     pub allowed_hosts: Vec<String>,
     /// Whether DPoP-bound tokens are accepted (`AUTHPLANE_DEV_ECHO_DPOP`).
     pub dpop: InboundDpop,
+    /// Check every token for revocation through the AS's introspection endpoint with these
+    /// credentials (`AUTHPLANE_DEV_ECHO_REVOCATION`); `None` trusts a valid signature alone.
+    pub revocation: Option<IntrospectionCredentials>,
 }
 
-/// The SDK's resource options for an inbound DPoP mode.
-fn resource_options(mode: InboundDpop) -> ResourceOptions {
-    match mode {
+/// The confidential client the echo server introspects with: the issuing client or, as `up`
+/// registers it, a runtime client of the resource (authserver answers nobody else).
+#[derive(Clone)]
+pub struct IntrospectionCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for IntrospectionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verifier's options: authplane-sdk's `RevocationConfig`, fail closed (an AS that cannot
+/// answer the introspection call means no request is let through), when revocation checking is on.
+/// The inbound DPoP mode is the SDK's `with_inbound_dpop`.
+fn resource_options(config: &EchoConfig) -> ResourceOptions {
+    let mut options = match config.dpop {
         InboundDpop::Off => ResourceOptions::default(),
         InboundDpop::Allowed => {
             ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::default())
@@ -74,7 +97,13 @@ fn resource_options(mode: InboundDpop) -> ResourceOptions {
         InboundDpop::Required => {
             ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::required())
         }
-    }
+    };
+    options.revocation = config.revocation.as_ref().map(|c| RevocationConfig {
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        fail_open: false,
+    });
+    options
 }
 
 /// Why the echo server could not start. Each variant carries the values a user needs.
@@ -120,6 +149,8 @@ pub struct Ready {
     pub scopes: Vec<String>,
     pub dev_mode: bool,
     pub dpop: InboundDpop,
+    /// Whether every token is checked for revocation (introspection).
+    pub revocation: bool,
 }
 
 /// A started echo server: port bound, verifier built, not yet answering.
@@ -175,11 +206,7 @@ impl EchoServer {
             });
         }
         let verifier = match client
-            .resource_with_options(
-                &config.audience,
-                &config.scopes,
-                resource_options(config.dpop),
-            )
+            .resource_with_options(&config.audience, &config.scopes, resource_options(&config))
             .await
         {
             Ok(v) => v,
@@ -195,9 +222,13 @@ impl EchoServer {
         let (tx, rx) = unbounded_channel();
         let dpop_scheme =
             (config.dpop != InboundDpop::Off).then(|| audience_url.scheme().to_owned());
+        // With revocation checking on, every request meets the SDK (and the introspection call):
+        // remembering accepted tokens would let a revoked one through until the entry expired.
+        let remember = config.revocation.is_none();
         let guard = Arc::new(auth::Guard::new(
             verifier,
             config.scopes.clone(),
+            remember,
             Some(tx),
             dpop_scheme,
         ));
@@ -250,6 +281,7 @@ impl EchoServer {
             scopes: config.scopes,
             dev_mode: config.dev_mode,
             dpop: config.dpop,
+            revocation: config.revocation.is_some(),
         };
         Ok(EchoServer {
             listener,

@@ -29,6 +29,7 @@ pub mod dpop;
 pub mod mcp;
 pub mod mint;
 pub mod probe;
+pub mod probe_revoked;
 pub mod resource;
 pub mod token_check;
 
