@@ -132,6 +132,148 @@ fn an_issuer_with_a_trailing_slash_is_refused_as_issuer_mismatch() {
     assert_eq!(finding(&doctor, "issuer_mismatch")["severity"], "error");
 }
 
+/// Sets the seed's all-in-containers issuer (`http://authserver:PORT` on both sides), with the
+/// CLI reaching the AS on this machine through the public URL and secure cookies on.
+fn use_network_issuer(stack: &Stack) -> String {
+    let p = stack.ports.public;
+    let network = format!("http://authserver:{p}");
+    stack.set_in_env_file("AUTHPLANE_SERVER_ISSUER", &network);
+    stack.set_in_env_file("AUTHPLANE_ISSUER", &network);
+    stack.set_in_env_file("AUTHPLANE_DEV_PUBLIC_URL", &format!("http://localhost:{p}"));
+    stack.set_in_env_file("AUTHPLANE_SESSION_SECURE", "true");
+    network
+}
+
+/// Declares the MCP server a container of the user's own on the AS's network, dialled through a
+/// published port (not the echo server), with the AS in Docker.
+fn use_containers_topology(stack: &Stack) {
+    stack.set_in_env_file("AUTHPLANE_DEV_TOPOLOGY", "containers");
+    stack.set_in_env_file("AUTHPLANE_DEV_AS", "docker");
+    let own = support_stack::free_port();
+    stack.set_in_env_file(
+        "AUTHPLANE_DEV_MCP_URL",
+        &format!("http://localhost:{own}/mcp"),
+    );
+}
+
+#[test]
+fn a_network_only_issuer_for_a_server_on_this_machine_is_refused_as_issuer_mismatch() {
+    let stack = Stack::new();
+    let network = use_network_issuer(&stack);
+    let local = format!("http://localhost:{}", stack.ports.public);
+    for verb in ["verify", "up", "token"] {
+        let doc = assert_refused(&stack, verb, "issuer_mismatch");
+        let f = finding(&doc, "issuer_mismatch");
+        assert!(
+            str_of(f, "message").contains("AUTHPLANE_DEV_TOPOLOGY=host"),
+            "{f:#}"
+        );
+        assert_eq!(str_of(f, "expected"), local, "{f:#}");
+        assert_eq!(str_of(f, "actual"), network, "{f:#}");
+        // Both valid choices are named.
+        let fix = str_of(f, "fix");
+        assert!(
+            fix.contains(&format!("both {local}")) && fix.contains(&format!("both {network}")),
+            "{f:#}"
+        );
+    }
+    assert_doctor_agrees(&stack, "issuer_mismatch");
+    // The CLI on this machine cannot use the network name either.
+    stack.set_in_env_file("AUTHPLANE_DEV_PUBLIC_URL", &network);
+    let doc = assert_refused(&stack, "verify", "config_invalid");
+    assert!(
+        str_of(finding(&doc, "config_invalid"), "fix")
+            .contains(&format!("AUTHPLANE_DEV_PUBLIC_URL={local}")),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn localhost_for_a_server_in_a_container_is_refused_as_issuer_mismatch() {
+    let stack = Stack::new();
+    use_containers_topology(&stack);
+    // The stack's issuer is http://localhost:PORT on both sides: right on the host, wrong here.
+    let doc = assert_refused(&stack, "verify", "issuer_mismatch");
+    let f = finding(&doc, "issuer_mismatch");
+    assert!(
+        str_of(f, "message").contains("AUTHPLANE_DEV_TOPOLOGY=containers"),
+        "{f:#}"
+    );
+    assert_eq!(
+        str_of(f, "expected"),
+        format!("http://authserver:{}", stack.ports.public),
+        "{f:#}"
+    );
+    assert_doctor_agrees(&stack, "issuer_mismatch");
+    // With the network name on both sides the topology rule is satisfied.
+    use_network_issuer(&stack);
+    let (_, doctor) = stack.json(&["doctor", "--offline"]);
+    assert!(
+        !codes(&doctor).iter().any(|c| c == "issuer_mismatch"),
+        "{doctor:#}"
+    );
+    // The echo server authplane-dev starts runs on this machine: not a containers-topology server.
+    stack.set_in_env_file(
+        "AUTHPLANE_DEV_MCP_URL",
+        &format!("http://localhost:{}/mcp", stack.ports.echo),
+    );
+    let doc = assert_refused(&stack, "up", "config_invalid");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| str_of(f, "message").contains("echo server")),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn a_non_localhost_issuer_without_secure_cookies_is_refused_before_anything_starts() {
+    let stack = Stack::new();
+    use_network_issuer(&stack);
+    use_containers_topology(&stack);
+    stack.set_in_env_file("AUTHPLANE_SESSION_SECURE", "false");
+    for verb in ["verify", "up", "token"] {
+        let doc = assert_refused(&stack, verb, "config_invalid");
+        let f = finding(&doc, "config_invalid");
+        assert!(
+            str_of(f, "fix").contains("AUTHPLANE_SESSION_SECURE=true"),
+            "{f:#}"
+        );
+        assert_eq!(str_of(f, "actual"), "false", "{f:#}");
+    }
+    assert_doctor_agrees(&stack, "config_invalid");
+    // The embedded AS on this machine refuses the same issuer too: the rule holds for it.
+    stack.set_in_env_file("AUTHPLANE_DEV_TOPOLOGY", "host");
+    stack.set_in_env_file("AUTHPLANE_DEV_AS", "embedded");
+    stack.set_in_env_file("AUTHPLANE_SERVER_ISSUER", "https://auth.example");
+    stack.set_in_env_file("AUTHPLANE_ISSUER", "https://auth.example");
+    let doc = assert_refused(&stack, "up", "config_invalid");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| str_of(f, "fix").contains("AUTHPLANE_SESSION_SECURE=true")),
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn an_unknown_topology_is_a_clear_configuration_error() {
+    let stack = Stack::new();
+    stack.set_in_env_file("AUTHPLANE_DEV_TOPOLOGY", "kubernetes");
+    let out = stack.run(&["doctor", "--offline"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AUTHPLANE_DEV_TOPOLOGY=\"kubernetes\" is not valid")
+            && stderr.contains("or containers"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_requested_scope_the_server_does_not_require_is_a_scope_mismatch_not_drift() {
     let stack = Stack::new();

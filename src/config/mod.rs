@@ -34,6 +34,8 @@ pub mod default {
     pub const RESOURCE_SLUG: &str = "demo-mcp";
     pub const IMAGE: &str = "authplane/authserver:latest";
     pub const CONTAINER: &str = "authplane-dev-authserver";
+    /// The AS's name on the seed's Docker network (`http://authserver:9000`).
+    pub const NETWORK_ALIAS: &str = "authserver";
     pub const RUN_DIR: &str = ".run";
 }
 
@@ -185,6 +187,47 @@ impl Backend {
     }
 }
 
+/// Where the MCP server runs relative to the AS (the seed's two flows), which decides the host
+/// its issuer must name: a name this machine resolves, or the AS's name on the Docker network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    /// The MCP server runs on this machine and reaches the AS through a published port
+    /// (`http://localhost:9000`).
+    Host,
+    /// The MCP server runs in a container on the AS's Docker network and reaches the AS by its
+    /// network alias (`http://authserver:9000`; the seed's `make docker-run`).
+    Containers,
+}
+
+impl Topology {
+    /// The setting's spelling: `host`, `containers`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Host => "host",
+            Topology::Containers => "containers",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Topology, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "host" => Ok(Topology::Host),
+            "containers" => Ok(Topology::Containers),
+            _ => Err(ConfigError::InvalidValue {
+                name: var::DEV_TOPOLOGY.into(),
+                value: value.into(),
+                reason: "it must be host (the MCP server runs on this machine) or containers \
+                         (it runs in a container on the AS's Docker network)"
+                    .into(),
+                fix: format!(
+                    "set {}=host (or containers), or remove it: host is the default",
+                    var::DEV_TOPOLOGY
+                ),
+            }),
+        }
+    }
+}
+
 /// Values given on the command line, applied over everything else.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -259,6 +302,9 @@ pub struct Settings {
     /// The MCP URL the CLI dials.
     pub mcp_url: String,
     pub backend: Backend,
+    /// `AUTHPLANE_DEV_TOPOLOGY`: where the MCP server runs (this machine or the AS's Docker
+    /// network), which decides the issuer host it can reach.
+    pub topology: Topology,
     pub image: String,
     pub container_name: String,
     /// The `.env` file these settings were read from.
@@ -367,6 +413,7 @@ impl Settings {
         let resource_uri = text(var::DEV_RESOURCE_URI, &audience);
         let mcp_url = text(var::DEV_MCP_URL, &audience);
         let backend = Backend::parse(vars.non_empty(var::DEV_AS).unwrap_or("auto"))?;
+        let topology = Topology::parse(vars.non_empty(var::DEV_TOPOLOGY).unwrap_or("host"))?;
         let image = text(var::DEV_IMAGE, default::IMAGE);
         let container_name = text(var::DEV_CONTAINER, default::CONTAINER);
 
@@ -458,6 +505,7 @@ impl Settings {
             resource_uri,
             mcp_url,
             backend,
+            topology,
             image,
             container_name,
             env_file: env_file.to_owned(),

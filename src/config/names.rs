@@ -29,6 +29,7 @@ pub mod var {
     pub const DEV_CONTAINER: &str = "AUTHPLANE_DEV_CONTAINER";
     pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
     pub const DEV_ECHO_REVOCATION: &str = "AUTHPLANE_DEV_ECHO_REVOCATION";
+    pub const DEV_TOPOLOGY: &str = "AUTHPLANE_DEV_TOPOLOGY";
 }
 
 /// The variables documented in the docs/configuration.md table, in table order.
@@ -56,6 +57,7 @@ pub const DOCUMENTED: &[&str] = &[
     var::DEV_CONTAINER,
     var::DEV_BEHIND_PROXY,
     var::DEV_ECHO_REVOCATION,
+    var::DEV_TOPOLOGY,
 ];
 
 /// Variables the real authserver reads that authplane-dev passes through without interpreting

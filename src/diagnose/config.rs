@@ -4,8 +4,8 @@
 //! (`up`, `verify`, `token`) runs the same [`RULES`] first and stops, before anything starts or
 //! is called, when one finds an error (the pre-flight). Nothing here does I/O or records steps.
 
-use crate::authserver::config::is_weak;
-use crate::config::{Settings, var};
+use crate::authserver::config::{as_var, is_localhost_issuer, is_weak, parse_bool};
+use crate::config::{Backend, Settings, Topology, default, var};
 use crate::diagnose::claims::{self, AudienceSource, Expectations};
 use crate::diagnose::scope::Ledger;
 use crate::diagnose::{Code, Finding, url};
@@ -38,6 +38,18 @@ pub const RULES: &[Rule] = &[
         name: "issuer",
         ok: "AUTHPLANE_ISSUER names the AS's issuer",
         check: issuer,
+    },
+    Rule {
+        id: "topology",
+        name: "topology",
+        ok: "each issuer names a host reachable from where its server runs",
+        check: topology,
+    },
+    Rule {
+        id: "session_secure",
+        name: "secure cookies",
+        ok: "a localhost issuer, or AUTHPLANE_SESSION_SECURE=true",
+        check: session_secure,
     },
     Rule {
         id: "listeners",
@@ -159,6 +171,207 @@ pub fn issuer(settings: &Settings) -> Vec<Finding> {
         );
     }
     findings
+}
+
+/// The host of `url`, if it is a URL with one.
+fn host_of(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+/// True for a host name that only resolves inside a Docker network: the seed's network alias
+/// for the AS (`authserver`) or the AS container's name. Judged by name, not by a DNS lookup, so
+/// the rule stays pure and instant (an `/etc/hosts` entry for either name is not honoured).
+fn network_only_host(settings: &Settings, host: &str) -> bool {
+    host.eq_ignore_ascii_case(default::NETWORK_ALIAS)
+        || host.eq_ignore_ascii_case(&settings.container_name)
+}
+
+/// `url` with its host replaced by `host` (for the value a fix proposes).
+fn with_host(url: &str, host: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|mut u| u.set_host(Some(host)).ok().map(|()| u))
+        .map_or_else(
+            || url.to_owned(),
+            |u| u.as_str().trim_end_matches('/').to_owned(),
+        )
+}
+
+/// The seed's rule 1, "pick by topology and set both vars to the same host", as the fix every
+/// topology finding gives: both valid choices, with the ports of `issuer`.
+fn topology_choices(issuer: &str) -> String {
+    format!(
+        "pick by topology and set {server} and {sdk} to the same URL: MCP server on this machine \
+         ({topology}=host, the default) → both {local}; MCP server in a container on the AS's \
+         Docker network ({topology}=containers) → both {network} (with {secure}=true)",
+        server = var::SERVER_ISSUER,
+        sdk = var::ISSUER,
+        topology = var::DEV_TOPOLOGY,
+        local = with_host(issuer, "localhost"),
+        network = with_host(issuer, default::NETWORK_ALIAS),
+        secure = as_var::SESSION_SECURE,
+    )
+}
+
+/// The issuer host must resolve where the server that uses it runs (the seed's two flows):
+/// on this machine a Docker network name does not resolve; inside a container `localhost` is the
+/// container itself. The CLI always runs on this machine, so its public URL must not be a network
+/// name either. In the containers topology the AS must be a container too, and the echo server
+/// authplane-dev starts (a process on this machine) cannot be the MCP server.
+pub fn topology(settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let sdk = &settings.sdk_issuer;
+    let sdk_host = host_of(sdk).unwrap_or_default();
+    match settings.topology {
+        Topology::Host if network_only_host(settings, &sdk_host) => {
+            let expected = with_host(sdk, "localhost");
+            findings.push(
+                Finding::error(
+                    Code::IssuerMismatch,
+                    format!(
+                        "the MCP server runs on this machine ({}=host), but its issuer {}={sdk} \
+                         names `{sdk_host}`, a host only containers on the AS's Docker network \
+                         resolve",
+                        var::DEV_TOPOLOGY,
+                        var::ISSUER
+                    ),
+                    topology_choices(sdk),
+                )
+                .why("the SDK discovers the AS's metadata at its issuer before it accepts a token; from this machine the name does not resolve, so every token is refused")
+                .compare(expected, sdk.as_str())
+                .differs(format!("host: topology host needs a name this machine resolves, not {sdk_host}")),
+            );
+        }
+        Topology::Containers if url::is_loopback_host(&sdk_host) => {
+            let expected = with_host(sdk, default::NETWORK_ALIAS);
+            findings.push(
+                Finding::error(
+                    Code::IssuerMismatch,
+                    format!(
+                        "the MCP server runs in a container ({}=containers), but its issuer \
+                         {}={sdk} names `{sdk_host}`, which inside a container is the container \
+                         itself, not the AS",
+                        var::DEV_TOPOLOGY,
+                        var::ISSUER
+                    ),
+                    topology_choices(sdk),
+                )
+                .why("the SDK discovers the AS's metadata at its issuer; inside the container nothing answers there, so the server cannot verify any token")
+                .compare(expected, sdk.as_str())
+                .differs(format!("host: topology containers needs the AS's network name, not {sdk_host}")),
+            );
+        }
+        _ => {}
+    }
+    if settings.topology == Topology::Containers {
+        findings.extend(containers_topology_parts(settings));
+    }
+    let public = &settings.public_url;
+    if let Some(host) = host_of(public).filter(|h| network_only_host(settings, h)) {
+        let expected = with_host(public, "localhost");
+        findings.push(
+            Finding::error(
+                Code::ConfigInvalid,
+                format!(
+                    "authplane-dev runs on this machine and reaches the AS at {public} ({}, by \
+                     default the issuer), but `{host}` only resolves inside the AS's Docker network",
+                    var::DEV_PUBLIC_URL
+                ),
+                format!(
+                    "set {}={expected} (the port the AS publishes on this machine); the issuer \
+                     stays what the tokens carry",
+                    var::DEV_PUBLIC_URL
+                ),
+            )
+            .why("every discovery, JWKS and token request of the CLI would fail to resolve the host")
+            .compare(expected, public.as_str())
+            .differs("host"),
+        );
+    }
+    findings
+}
+
+/// What the containers topology needs besides the issuer: an AS on the Docker network (not the
+/// embedded one, which listens on this machine's loopback) and an MCP server of the user's own in
+/// a container (the echo server `up` starts is a process on this machine).
+fn containers_topology_parts(settings: &Settings) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if settings.backend == Backend::Embedded {
+        findings.push(
+            Finding::error(
+                Code::ConfigInvalid,
+                format!(
+                    "{}=containers puts the MCP server on the AS's Docker network, but {}=embedded \
+                     runs the AS on this machine's loopback, where no container can reach it",
+                    var::DEV_TOPOLOGY,
+                    var::DEV_AS
+                ),
+                format!(
+                    "set {}=docker (the AS container joins the network), or {}=host",
+                    var::DEV_AS,
+                    var::DEV_TOPOLOGY
+                ),
+            )
+            .compare("docker", "embedded"),
+        );
+    }
+    if settings.dials_embedded_echo() {
+        findings.push(
+            Finding::error(
+                Code::ConfigInvalid,
+                format!(
+                    "{}=containers, but the MCP server dialled is the echo server authplane-dev \
+                     starts, which runs on this machine",
+                    var::DEV_TOPOLOGY
+                ),
+                format!(
+                    "dial your own MCP server running in a container (`--mcp-url \
+                     http://localhost:<its published port>/mcp`, or {}), or set {}=host",
+                    var::DEV_MCP_URL,
+                    var::DEV_TOPOLOGY
+                ),
+            )
+            .why("the echo server cannot run in a container yet, so its issuer would have to name this machine's host")
+            .compare("an MCP server in a container", "the echo server on this machine"),
+        );
+    }
+    findings
+}
+
+/// A non-localhost issuer needs `AUTHPLANE_SESSION_SECURE=true`: the AS (the real image and the
+/// embedded one alike) refuses to start without it. Not checked for an AS someone else runs
+/// (external), whose settings are not ours.
+pub fn session_secure(settings: &Settings) -> Vec<Finding> {
+    let issuer = &settings.server_issuer;
+    if settings.backend == Backend::External || is_localhost_issuer(issuer) {
+        return Vec::new();
+    }
+    let value = settings.vars.get(as_var::SESSION_SECURE);
+    if value.is_some_and(parse_bool) {
+        return Vec::new();
+    }
+    let shown = value.map_or_else(|| "(unset)".to_owned(), str::to_owned);
+    vec![
+        Finding::error(
+            Code::ConfigInvalid,
+            format!(
+                "the issuer {}={issuer} is not localhost, and {}={shown}",
+                var::SERVER_ISSUER,
+                as_var::SESSION_SECURE
+            ),
+            format!(
+                "set {}=true in {} (the AS marks its session cookies Secure), or use a localhost \
+                 issuer for a server on this machine; for an AS you run yourself, set {}=external",
+                as_var::SESSION_SECURE,
+                settings.env_file.display(),
+                var::DEV_AS
+            ),
+        )
+        .why("the authorization server refuses to start with a non-localhost issuer unless its session cookies are Secure (\"refusing non-localhost issuer … without secure cookies\"): nothing would come up")
+        .compare("true", shown),
+    ]
 }
 
 /// Each listener is on the port its URL names: the AS's public listener on the issuer's port, the
@@ -710,6 +923,99 @@ mod tests {
         // Sixteen characters pass.
         let ok = settings(&[(var::SESSION_SECRET, "sixteen-chars-ok")]);
         assert!(secrets(&ok).is_empty());
+    }
+
+    #[test]
+    fn a_network_name_on_the_host_or_localhost_in_a_container_is_an_issuer_mismatch() {
+        let network = "http://authserver:9000";
+        // The seed's container issuer, with the MCP server on this machine (the default).
+        let f = topology(&settings(&[
+            (var::SERVER_ISSUER, network),
+            (var::DEV_PUBLIC_URL, "http://localhost:9000"),
+        ]));
+        assert_eq!(codes(&f), [Code::IssuerMismatch]);
+        assert!(f[0].is_error() && f[0].message.contains("=host"), "{f:?}");
+        assert_eq!(f[0].expected.as_deref(), Some("http://localhost:9000"));
+        assert!(
+            f[0].fix.contains("both http://localhost:9000")
+                && f[0].fix.contains("both http://authserver:9000"),
+            "{f:?}"
+        );
+        // The AS container's own name resolves only on the network too.
+        let named = topology(&settings(&[(
+            var::ISSUER,
+            "http://authplane-dev-authserver:9000",
+        )]));
+        assert_eq!(codes(&named), [Code::IssuerMismatch]);
+        // localhost inside a container (a server of the user's own, dialled).
+        let own = [
+            (var::DEV_TOPOLOGY, "containers"),
+            (var::DEV_AS, "docker"),
+            (var::DEV_MCP_URL, "http://localhost:18080/mcp"),
+        ];
+        let f = topology(&settings(&own));
+        assert_eq!(codes(&f), [Code::IssuerMismatch]);
+        assert_eq!(f[0].expected.as_deref(), Some(network));
+        let mut right = own.to_vec();
+        right.extend([
+            (var::SERVER_ISSUER, network),
+            (var::DEV_PUBLIC_URL, "http://localhost:9000"),
+        ]);
+        assert!(topology(&settings(&right)).is_empty());
+    }
+
+    #[test]
+    fn the_cli_cannot_reach_the_as_by_its_network_name() {
+        let mut pairs = vec![
+            (var::SERVER_ISSUER, "http://authserver:9000"),
+            (var::DEV_TOPOLOGY, "containers"),
+            (var::DEV_AS, "docker"),
+            (var::DEV_MCP_URL, "http://localhost:18080/mcp"),
+        ];
+        let f = topology(&settings(&pairs));
+        assert_eq!(codes(&f), [Code::ConfigInvalid]);
+        assert!(
+            f[0].fix
+                .contains("AUTHPLANE_DEV_PUBLIC_URL=http://localhost:9000")
+        );
+        pairs.push((var::DEV_PUBLIC_URL, "http://localhost:9000"));
+        assert!(topology(&settings(&pairs)).is_empty());
+    }
+
+    #[test]
+    fn the_containers_topology_needs_a_docker_as_and_a_server_of_ones_own() {
+        let f = topology(&settings(&[
+            (var::SERVER_ISSUER, "http://authserver:9000"),
+            (var::DEV_PUBLIC_URL, "http://localhost:9000"),
+            (var::DEV_TOPOLOGY, "containers"),
+            (var::DEV_AS, "embedded"),
+        ]));
+        assert_eq!(codes(&f), [Code::ConfigInvalid, Code::ConfigInvalid]);
+        assert!(f[0].fix.contains("AUTHPLANE_DEV_AS=docker"), "{f:?}");
+        assert!(f[1].message.contains("echo server"), "{f:?}");
+    }
+
+    #[test]
+    fn a_non_localhost_issuer_needs_secure_cookies_unless_the_as_is_external() {
+        let remote = [(var::SERVER_ISSUER, "https://auth.example")];
+        let f = session_secure(&settings(&remote));
+        assert_eq!(codes(&f), [Code::ConfigInvalid]);
+        assert!(f[0].is_error());
+        assert_eq!(f[0].actual.as_deref(), Some("(unset)"));
+        let mut pairs = remote.to_vec();
+        pairs.push((as_var::SESSION_SECURE, "no"));
+        assert_eq!(
+            session_secure(&settings(&pairs))[0].actual.as_deref(),
+            Some("no")
+        );
+        pairs.pop();
+        pairs.push((as_var::SESSION_SECURE, "true"));
+        assert!(session_secure(&settings(&pairs)).is_empty());
+        let mut external = remote.to_vec();
+        external.push((var::DEV_AS, "external"));
+        assert!(session_secure(&settings(&external)).is_empty());
+        // localhost, 127.0.0.1 and [::1] are the AS's localhost.
+        assert!(session_secure(&settings(&[(var::SERVER_ISSUER, "http://[::1]:9000")])).is_empty());
     }
 
     #[test]
