@@ -1,11 +1,12 @@
 //! `verify`, `token` and `inspect` against the real binary and a real embedded stack (AS + echo)
 //! on free ports in a temp directory. Every stack is cleaned up by the `Stack` drop guard.
 
+mod support_echo;
 mod support_stack;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support_stack::{Stack, codes, finding, step};
+use support_stack::{Stack, codes, finding, step, str_of};
 
 fn verify(stack: &Stack, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--wait-timeout", "60"];
@@ -80,11 +81,22 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(step(&doc, "tools/call echo (stateless)")["ok"], true);
 
-    // Dialling the echo server as 127.0.0.1 is still the embedded server (same port, loopback):
-    // the audience stays localhost and everything passes.
+    // Dialling the echo server as 127.0.0.1 while it announces localhost: an MCP client would
+    // refuse its metadata (RFC 9728 §3.3), so verify does too — exit 1, both URLs shown, and
+    // nothing registered or minted.
     let loopback = format!("http://127.0.0.1:{}/mcp", stack.ports.echo);
+    let localhost = format!("http://localhost:{}/mcp", stack.ports.echo);
     let (code, doc) = verify(&stack, &["--mcp-url", &loopback, "--no-probes"]);
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "audience_mismatch");
+    assert_eq!(f["expected"], loopback.as_str(), "{doc:#}");
+    assert_eq!(f["actual"], localhost.as_str(), "{doc:#}");
+    assert_eq!(f["differs"], "host: 127.0.0.1 vs localhost", "{doc:#}");
+    assert!(f["fix"].as_str().unwrap().contains(&localhost), "{doc:#}");
+    assert_eq!(step(&doc, "MCP metadata")["ok"], false, "{doc:#}");
+    for skipped in ["resource demo-mcp", "client", "mint token"] {
+        assert_eq!(step(&doc, skipped)["status"], "skip", "{skipped}: {doc:#}");
+    }
 
     // token: stdout is the JWT and nothing else.
     let out = stack.run(&["token"]);
@@ -128,6 +140,111 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert!(f["actual"].as_str().unwrap().contains("401"), "{doc:#}");
     assert!(!doc.to_string().contains("wrong-admin-key-0123456789"));
     without_env(&mut stack, &["AUTHPLANE_ADMIN_API_KEY"]);
+}
+
+#[test]
+fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating() {
+    let stack = Stack::new();
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(stack.registered_slugs(), ["demo-mcp"]);
+
+    // Nothing listens there: mcp_unreachable from the metadata step, before any admin call.
+    let port = support_stack::free_port();
+    let nowhere = format!("http://localhost:{port}/mcp");
+    let (code, doc) = verify(&stack, &["--mcp-url", &nowhere]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert!(str_of(finding(&doc, "mcp_unreachable"), "message").contains(&nowhere));
+    assert_eq!(step(&doc, "MCP metadata")["ok"], false, "{doc:#}");
+    let slug = format!("localhost-{port}-mcp");
+    assert_eq!(
+        step(&doc, &format!("resource {slug}"))["status"],
+        "skip",
+        "{doc:#}"
+    );
+    assert_eq!(
+        stack.registered_slugs(),
+        ["demo-mcp"],
+        "registered for an unreachable URL"
+    );
+
+    // Another real server (a second `serve echo`, on its own port): its own resource, derived
+    // from its URL, and scope from its scopes_supported; then plain verify and the other server
+    // again, neither needing --fix.
+    let other = support_echo::Echo::start(&format!("http://localhost:{}", stack.ports.public));
+    let other_slug = format!("localhost-{}-mcp", other.port);
+    for round in 0..2 {
+        let (code, doc) = verify(&stack, &["--mcp-url", &other.mcp_url, "--no-probes"]);
+        assert_eq!(code, 0, "round {round}: {doc:#}");
+        let metadata = str_of(step(&doc, "MCP metadata"), "summary");
+        assert!(metadata.contains("from scopes_supported"), "{doc:#}");
+        assert!(
+            str_of(step(&doc, "tools/list"), "summary").contains("echo"),
+            "{doc:#}"
+        );
+        assert_eq!(
+            step(&doc, &format!("resource {other_slug}"))["ok"],
+            true,
+            "{doc:#}"
+        );
+        let (code, doc) = verify(&stack, &["--no-probes"]);
+        assert_eq!(code, 0, "round {round}, echo again: {doc:#}");
+        assert!(
+            !codes(&doc).iter().any(|c| c == "resource_drift"),
+            "{doc:#}"
+        );
+    }
+    assert_eq!(stack.registered_slugs(), ["demo-mcp", other_slug.as_str()]);
+
+    // --slug names the resource; --tool picks the tool, and its arguments are checked first.
+    let (code, doc) = verify(
+        &stack,
+        &[
+            "--mcp-url",
+            &other.mcp_url,
+            "--slug",
+            "my-echo",
+            "--tool",
+            "echo",
+            "--args",
+            "{}",
+        ],
+    );
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "mcp_handshake_failed");
+    assert!(str_of(f, "message").contains("text"), "{doc:#}");
+    assert!(str_of(step(&doc, "tools/call echo"), "summary").starts_with("not called"));
+    assert_eq!(step(&doc, "resource my-echo")["ok"], true, "{doc:#}");
+    let (code, doc) = verify(
+        &stack,
+        &[
+            "--mcp-url",
+            &other.mcp_url,
+            "--tool",
+            "echo",
+            "--args",
+            r#"{"text":"hello"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        str_of(step(&doc, "tools/call echo"), "summary").contains("hello"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        step(&doc, "probe: token without the required scope")["ok"],
+        true,
+        "{doc:#}"
+    );
+    let (code, doc) = verify(
+        &stack,
+        &["--mcp-url", &other.mcp_url, "--tool", "nope", "--no-probes"],
+    );
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(
+        str_of(finding(&doc, "mcp_handshake_failed"), "fix").contains("echo"),
+        "{doc:#}"
+    );
 }
 
 #[test]

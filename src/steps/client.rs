@@ -26,7 +26,7 @@ impl Flow<'_> {
         let t = run.start("client");
         let settings = self.settings().clone();
         let mut ceiling: Vec<String> = Vec::new();
-        for scope in settings
+        for scope in self
             .scope
             .split_whitespace()
             .map(str::to_owned)
