@@ -1,12 +1,31 @@
 //! `verify`, `token` and `inspect` against the real binary and a real embedded stack (AS + echo)
 //! on free ports in a temp directory. Every stack is cleaned up by the `Stack` drop guard.
 
-mod support_echo;
 mod support_stack;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support_stack::{Stack, codes, finding, step, str_of};
+use support_stack::{KillOnDrop, Stack, codes, finding, listening, step, str_of, wait_until};
+
+/// Another MCP server for the stack's AS: `serve echo` on its own free port (its own base URL,
+/// so its own resource), as a user would run a second server; killed on drop.
+fn second_server(stack: &Stack) -> (KillOnDrop, String) {
+    let port = support_stack::free_port();
+    let child = stack
+        .command(&["serve", "echo"])
+        .env("PORT", port.to_string())
+        .env("AUTHPLANE_BASE_URL", format!("http://localhost:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = KillOnDrop(child);
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || listening(port)),
+        "serve echo did not listen on {port}"
+    );
+    (server, format!("http://localhost:{port}/mcp"))
+}
 
 fn verify(stack: &Stack, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--wait-timeout", "60"];
@@ -171,10 +190,15 @@ fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating()
     // Another real server (a second `serve echo`, on its own port): its own resource, derived
     // from its URL, and scope from its scopes_supported; then plain verify and the other server
     // again, neither needing --fix.
-    let other = support_echo::Echo::start(&format!("http://localhost:{}", stack.ports.public));
-    let other_slug = format!("localhost-{}-mcp", other.port);
+    let (_other, other_url) = second_server(&stack);
+    let other_slug = format!(
+        "localhost-{}-mcp",
+        other_url
+            .trim_start_matches("http://localhost:")
+            .trim_end_matches("/mcp")
+    );
     for round in 0..2 {
-        let (code, doc) = verify(&stack, &["--mcp-url", &other.mcp_url, "--no-probes"]);
+        let (code, doc) = verify(&stack, &["--mcp-url", other_url.as_str(), "--no-probes"]);
         assert_eq!(code, 0, "round {round}: {doc:#}");
         let metadata = str_of(step(&doc, "MCP metadata"), "summary");
         assert!(metadata.contains("from scopes_supported"), "{doc:#}");
@@ -201,7 +225,7 @@ fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating()
         &stack,
         &[
             "--mcp-url",
-            &other.mcp_url,
+            other_url.as_str(),
             "--slug",
             "my-echo",
             "--tool",
@@ -219,7 +243,7 @@ fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating()
         &stack,
         &[
             "--mcp-url",
-            &other.mcp_url,
+            other_url.as_str(),
             "--tool",
             "echo",
             "--args",
@@ -238,7 +262,13 @@ fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating()
     );
     let (code, doc) = verify(
         &stack,
-        &["--mcp-url", &other.mcp_url, "--tool", "nope", "--no-probes"],
+        &[
+            "--mcp-url",
+            other_url.as_str(),
+            "--tool",
+            "nope",
+            "--no-probes",
+        ],
     );
     assert_eq!(code, 1, "{doc:#}");
     assert!(
@@ -393,4 +423,53 @@ fn inspect_decodes_and_checks_without_a_stack() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("not a JWT"), "{garbage:?}: {stderr}");
     }
+}
+
+#[test]
+fn inspect_verifies_the_signature_and_refuses_a_token_from_a_reset_as() {
+    let stack = Stack::new();
+    let mint = |stack: &Stack| {
+        let out = stack.run(&["token"]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let old = mint(&stack);
+    let (code, doc) = stack.json(&["inspect", &old]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["status"], "pass", "{doc:#}");
+    assert!(str_of(step(&doc, "signature"), "summary").starts_with("verified with kid"));
+
+    // A signature changed by one character does not verify.
+    let mut forged = old.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (code, doc) = stack.json(&["inspect", &forged]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["ok"], false, "{doc:#}");
+    finding(&doc, "token_rejected");
+
+    // The AS's data reset (its state directory removed while stopped): a new signing key. The
+    // old token still decodes, but its kid is not published any more: token_rejected with why.
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    std::fs::remove_dir_all(stack.path(".run/authserver")).unwrap();
+    let new = mint(&stack);
+    let (code, doc) = stack.json(&["inspect", &old]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "token_rejected");
+    assert!(str_of(f, "message").contains("is not published"), "{doc:#}");
+    assert!(str_of(f, "why").contains("reset"), "{doc:#}");
+    let (code, doc) = stack.json(&["inspect", &new]);
+    assert_eq!(code, 0, "{doc:#}");
+
+    // Offline: decoded and checked, the signature said to be not verified.
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, doc) = stack.json(&["inspect", &new]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["status"], "skip", "{doc:#}");
+    assert!(
+        str_of(step(&doc, "signature"), "summary").contains("not verified"),
+        "{doc:#}"
+    );
 }

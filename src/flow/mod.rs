@@ -12,6 +12,7 @@ pub mod admin;
 pub mod credentials;
 pub mod jwt;
 pub mod mcp;
+pub mod signature;
 pub mod token;
 
 use std::time::Duration;
