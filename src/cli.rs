@@ -360,7 +360,7 @@ const PAGES: &[Page] = &[
         examples: &[
             "authplane-dev verify                      # the whole flow; starts the stack if needed",
             "authplane-dev verify --fix                # also repair a drifted resource registration",
-            "authplane-dev verify --mcp-url http://localhost:3000/mcp --protocol auto",
+            "authplane-dev verify --mcp-url http://localhost:3000/mcp --tool list_tables  # your server",
             "authplane-dev verify --json --no-probes   # for scripts: one JSON object on stdout",
         ],
     },

@@ -273,7 +273,7 @@ async fn call_round_trip(
                     "{tool} answered isError: {}",
                     reply.tool_text().unwrap_or_default()
                 ),
-                json!({"exchange": reply.exchange.to_json()}),
+                json!({"exchange": reply.exchange.to_json(), "inputSchema": listed.input_schema}),
             );
             run.finding(tool_error(tool, &reply));
         } else {
