@@ -43,13 +43,8 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.read_server_metadata(&mut run, with_echo).await {
         // An MCP client stops here too: nothing is registered for a server that does not answer
         // or announces another resource than the URL dialled.
-        let mut rest = vec![
-            "resource URI".to_owned(),
-            format!("resource {}", settings.resource_slug),
-            "client".to_owned(),
-            "mint token".to_owned(),
-            "check token".to_owned(),
-        ];
+        let mut rest = vec!["resource URI".to_owned()];
+        rest.extend(registration_step_names(&settings.resource_slug));
         rest.extend(mcp_step_names(args));
         skip_steps(
             &mut run,
@@ -61,12 +56,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.check_resource_uri(&mut run) {
         // Registering or patching the resource with this URI would spread the mistake (and
         // `--fix` would "repair" a correct registration), so nothing more is done.
-        let mut rest = vec![
-            format!("resource {}", settings.resource_slug),
-            "client".to_owned(),
-            "mint token".to_owned(),
-            "check token".to_owned(),
-        ];
+        let mut rest = registration_step_names(&settings.resource_slug);
         rest.extend(mcp_step_names(args));
         skip_steps(
             &mut run,
@@ -151,6 +141,16 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         }
     }
     Ok(run.finish())
+}
+
+/// The names of the steps from the registration to the token check (to mark them skipped).
+fn registration_step_names(slug: &str) -> Vec<String> {
+    vec![
+        format!("resource {slug}"),
+        "client".to_owned(),
+        "mint token".to_owned(),
+        "check token".to_owned(),
+    ]
 }
 
 /// The names of the MCP and probe steps for these flags (to mark them skipped).

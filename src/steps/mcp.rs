@@ -61,6 +61,10 @@ pub struct Exercised {
     pub round_trip: RoundTrip,
 }
 
+/// A session-era session: the `Mcp-Session-Id` (if the server gave one) and the negotiated
+/// protocol version.
+type Session = (Option<String>, String);
+
 /// The step names for the tool call of `tool` in `era` (`tools/call echo`,
 /// `tools/call echo (stateless)`).
 pub fn call_step_name(tool: &str, era: Era) -> String {
@@ -212,7 +216,7 @@ async fn call_round_trip(
     run: &mut Run<'_>,
     mcp: &McpClient,
     era: Era,
-    session: Option<&(Option<String>, String)>,
+    session: Option<&Session>,
     tools: &[Tool],
     round_trip: RoundTrip,
 ) -> Option<Exercised> {
@@ -360,7 +364,7 @@ fn echoed(reply: &McpReply, text: &str) -> bool {
 
 /// Steps "MCP initialize" and "notifications/initialized": the session id (if any) and the
 /// negotiated version, None after a failed step.
-async fn handshake(run: &mut Run<'_>, mcp: &McpClient) -> Option<(Option<String>, String)> {
+async fn handshake(run: &mut Run<'_>, mcp: &McpClient) -> Option<Session> {
     let t = run.start("MCP initialize");
     let init = match mcp.initialize().await {
         Ok(reply) => reply,
