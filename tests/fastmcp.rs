@@ -115,7 +115,7 @@ fn the_seed_example_passes_with_scope_not_enforced() {
 #[test]
 fn a_server_without_echo_passes_through_tools_list_and_tool() {
     let Some(python) = python() else { return };
-    let stack = Stack::new();
+    let mut stack = Stack::new();
     let server = start(&python, "forecast_server.py", &stack);
 
     // Neither echo nor --tool: the authorised tools/list is the round trip; the tool needs the
@@ -134,6 +134,15 @@ fn a_server_without_echo_passes_through_tools_list_and_tool() {
         .contains("hidden"),
         "{doc:#}"
     );
+
+    // `token` for that server mints what verify mints: its resource, its scopes_supported.
+    stack
+        .env
+        .push(("AUTHPLANE_DEV_MCP_URL".to_owned(), server.url.clone()));
+    let (code, doc) = stack.json(&["token"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["scope"], "forecast:read", "{doc:#}");
+    assert_eq!(doc["aud"][0], server.url.as_str(), "{doc:#}");
 
     // --tool with arguments the schema accepts: the tool answers.
     let (code, doc) = stack.json(&[

@@ -285,6 +285,7 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
 
     // Register resource drift-mcp with another URI (through `token`, which registers it): the
     // URL of another server, dialled as such, so the configuration is consistent and token acts.
+    // That server does not run, so the scope is named (token would read it from its metadata).
     let other = format!("http://localhost:{}/other", support_stack::free_port());
     with_env(
         &mut stack,
@@ -292,13 +293,18 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
             ("AUTHPLANE_DEV_RESOURCE_SLUG", "drift-mcp"),
             ("AUTHPLANE_DEV_RESOURCE_URI", &other),
             ("AUTHPLANE_DEV_MCP_URL", &other),
+            ("AUTHPLANE_DEV_SCOPE", "mcp:echo"),
         ],
     );
     let (code, doc) = stack.json(&["token"]);
     assert_eq!(code, 0, "{doc:#}");
     without_env(
         &mut stack,
-        &["AUTHPLANE_DEV_RESOURCE_URI", "AUTHPLANE_DEV_MCP_URL"],
+        &[
+            "AUTHPLANE_DEV_RESOURCE_URI",
+            "AUTHPLANE_DEV_MCP_URL",
+            "AUTHPLANE_DEV_SCOPE",
+        ],
     );
 
     let (code, doc) = verify(&stack, &["--no-probes"]);
@@ -439,10 +445,12 @@ fn inspect_verifies_the_signature_and_refuses_a_token_from_a_reset_as() {
     assert_eq!(step(&doc, "signature")["status"], "pass", "{doc:#}");
     assert!(str_of(step(&doc, "signature"), "summary").starts_with("verified with kid"));
 
-    // A signature changed by one character does not verify.
-    let mut forged = old.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    // A signature changed by one character does not verify. (Not the last character: its low
+    // bits are padding, and a change there may not be base64url any more.)
+    let mut forged: Vec<char> = old.chars().collect();
+    let i = forged.len() - 10;
+    forged[i] = if forged[i] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
     let (code, doc) = stack.json(&["inspect", &forged]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(step(&doc, "signature")["ok"], false, "{doc:#}");
