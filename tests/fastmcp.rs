@@ -110,6 +110,34 @@ fn the_seed_example_passes_with_scope_not_enforced() {
         step(&doc, "probe: token for another resource")["status"],
         "pass"
     );
+
+    // --protocol auto: FastMCP refuses a stateless request, so the session era follows.
+    let (code, doc) = stack.json(&[
+        "verify",
+        "--mcp-url",
+        &server.url,
+        "--protocol",
+        "auto",
+        "--no-probes",
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["protocol_era"], "session", "{doc:#}");
+
+    // A scope named that the server does not advertise: a warning, the run goes on (--fix adds
+    // the scope to the resource registered with mcp:echo).
+    let (code, doc) = stack.json(&[
+        "verify",
+        "--mcp-url",
+        &server.url,
+        "--scope",
+        "mcp:admin",
+        "--fix",
+        "--no-probes",
+    ]);
+    assert_eq!(code, 0, "{doc:#}");
+    let f = finding(&doc, "scope_mismatch");
+    assert_eq!(f["severity"], "warning", "{doc:#}");
+    assert_eq!(f["expected"], "mcp:echo", "{doc:#}");
 }
 
 #[test]
