@@ -148,7 +148,7 @@ impl Flow<'_> {
     }
 
     /// Probe "token without the required scope": a token carrying only [`PROBE_SCOPE`] repeats
-    /// the round trip (`round_trip`: the same tool and arguments, or the tools/list) and must be
+    /// the round trip (`exercised`: the same tool and arguments, or the tools/list) and must be
     /// refused (403), or the tool hidden; accepting it is a warning. Needs the resource to declare
     /// the probe scope.
     pub async fn probe_missing_scope(
