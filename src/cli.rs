@@ -177,6 +177,10 @@ pub struct VerifyArgs {
     /// The slug of the resource to register [env: AUTHPLANE_DEV_RESOURCE_SLUG] [default: derived from the resource URI]
     #[arg(long, value_name = "SLUG")]
     pub slug: Option<String>,
+    /// Mint a DPoP-bound token (RFC 9449) and send a fresh proof with every MCP request; probe
+    /// that the bound token is refused as Bearer and with a proof for another URL
+    #[arg(long)]
+    pub dpop: bool,
     #[command(flatten)]
     pub up: UpArgs,
 }

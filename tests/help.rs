@@ -84,6 +84,7 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
             "--args",
             "--scope",
             "--slug",
+            "--dpop",
             "--no-pull",
             "--wait-timeout",
         ],

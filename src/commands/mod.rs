@@ -53,6 +53,7 @@ impl<'r> Context<'r> {
             mcp_url,
             scope,
             slug,
+            dpop: matches!(&cli.command, Command::Verify(a) if a.dpop),
         };
         let env_file = cli
             .global

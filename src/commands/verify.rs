@@ -6,23 +6,31 @@
 //! `<run_dir>/client.json` while it still fits), mint with `resource=` and `scope=`, decode and
 //! check the token BEFORE using it, the MCP handshake, tools/list and a round trip (`--tool`,
 //! else echo, else the tools/list), then negative probes (no token, a token for another resource,
-//! a token without the required scope).
+//! a token without the required scope). With `--dpop`
+//! the token is minted bound to a fresh key, checked for its binding, sent with a fresh proof per
+//! MCP request, and two more probes follow (the bound token as Bearer, a proof for another URL).
 //!
 //! This file lists the steps and chooses what is skipped after a failure; each step lives in
 //! its own module under `steps/`, and the resource / client / mint part is shared with `token`
 //! through `steps::Flow`.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::cli::{Protocol, VerifyArgs};
 use crate::commands::Context;
+use crate::config::Settings;
+use crate::flow::dpop::DpopKey;
 use crate::flow::mcp::McpClient;
 use crate::report::{Outcome, Run};
 use crate::steps::Flow;
 use crate::steps::PROBE_SCOPE;
+use crate::steps::dpop::DPOP_PROBE_STEPS;
 use crate::steps::mcp::{Era, ToolChoice, call_step_name, exercise_mcp};
 use crate::steps::metadata;
 use crate::steps::probe::{PROBE_STEPS, probe_no_token};
+use crate::steps::probe_revoked::PROBE_REVOKED;
 
 /// Runs the command.
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -37,6 +45,9 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     }
     let mut flow = Flow::new(settings, ctx.reporter, with_echo, true)?;
+    if args.dpop {
+        flow.dpop = Some(Arc::new(DpopKey::generate()?));
+    }
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
@@ -44,8 +55,8 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         // An MCP client stops here too: nothing is registered for a server that does not answer
         // or announces another resource than the URL dialled.
         let mut rest = vec!["resource URI".to_owned()];
-        rest.extend(registration_step_names(&settings.resource_slug));
-        rest.extend(mcp_step_names(args));
+        rest.extend(registration_step_names(&settings.resource_slug, args));
+        rest.extend(mcp_step_names(args, settings));
         skip_steps(
             &mut run,
             &rest,
@@ -56,8 +67,8 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.check_resource_uri(&mut run) {
         // Registering or patching the resource with this URI would spread the mistake (and
         // `--fix` would "repair" a correct registration), so nothing more is done.
-        let mut rest = registration_step_names(&settings.resource_slug);
-        rest.extend(mcp_step_names(args));
+        let mut rest = registration_step_names(&settings.resource_slug, args);
+        rest.extend(mcp_step_names(args, settings));
         skip_steps(
             &mut run,
             &rest,
@@ -87,23 +98,41 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     };
     if !flow.check_token(&mut run, &minted.access_token) {
+        if args.dpop {
+            skip_steps(
+                &mut run,
+                &["DPoP binding".to_owned()],
+                "skipped: the token would be refused",
+            );
+        }
         skip_steps(
             &mut run,
-            &mcp_step_names(args),
+            &mcp_step_names(args, settings),
             "skipped: the token would be refused (see the findings above)",
+        );
+        return Ok(run.finish());
+    }
+    if !flow.check_dpop_binding(&mut run, &minted) {
+        skip_steps(
+            &mut run,
+            &mcp_step_names(args, settings),
+            "skipped: the token is not DPoP-bound (see the finding above)",
         );
         return Ok(run.finish());
     }
 
     let http = flow.http.clone();
-    let mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
+    let mut mcp = McpClient::new(http.clone(), &settings.mcp_url, Some(&minted.access_token));
+    if let Some(key) = &flow.dpop {
+        mcp = mcp.with_dpop(key.clone());
+    }
     let choice = ToolChoice {
         tool: args.tool.clone(),
         args: args.args.clone(),
     };
     let Some(exercised) = exercise_mcp(&mut run, &mcp, args.protocol, &choice).await else {
         if !args.no_probes {
-            for name in PROBE_STEPS {
+            for name in probe_names(args, settings) {
                 let t = run.start(name);
                 run.skip(t, "skipped: the MCP round trip failed");
             }
@@ -114,7 +143,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     run.data("protocol_era", json!(era.name()));
 
     if args.no_probes {
-        for name in PROBE_STEPS {
+        for name in probe_names(args, settings) {
             let t = run.start(name);
             run.skip(t, "skipped (--no-probes)");
         }
@@ -139,22 +168,47 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
                 ),
             );
         }
+        if args.dpop {
+            flow.probe_dpop_as_bearer(&mut run, &minted.access_token, era)
+                .await;
+            flow.probe_dpop_other_htu(&mut run, &minted.access_token, era)
+                .await;
+        }
+        if settings.echo_revocation {
+            flow.probe_revoked_token(&mut run, &client, era).await;
+        }
     }
     Ok(run.finish())
 }
 
 /// The names of the steps from the registration to the token check (to mark them skipped).
-fn registration_step_names(slug: &str) -> Vec<String> {
-    vec![
+fn registration_step_names(slug: &str, args: &VerifyArgs) -> Vec<String> {
+    let mut names = vec![
         format!("resource {slug}"),
         "client".to_owned(),
         "mint token".to_owned(),
         "check token".to_owned(),
-    ]
+    ];
+    if args.dpop {
+        names.push("DPoP binding".to_owned());
+    }
+    names
+}
+
+/// The probe steps these flags run.
+fn probe_names(args: &VerifyArgs, settings: &Settings) -> Vec<&'static str> {
+    let mut names = PROBE_STEPS.to_vec();
+    if args.dpop {
+        names.extend(DPOP_PROBE_STEPS);
+    }
+    if settings.echo_revocation {
+        names.push(PROBE_REVOKED);
+    }
+    names
 }
 
 /// The names of the MCP and probe steps for these flags (to mark them skipped).
-fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
+fn mcp_step_names(args: &VerifyArgs, settings: &Settings) -> Vec<String> {
     let tool = args.tool.as_deref().unwrap_or(crate::flow::mcp::ECHO_TOOL);
     let mut names: Vec<String> = match args.protocol {
         Protocol::Legacy => vec![
@@ -169,7 +223,7 @@ fn mcp_step_names(args: &VerifyArgs) -> Vec<String> {
         ],
         Protocol::Auto => vec!["protocol era".into()],
     };
-    names.extend(PROBE_STEPS.iter().map(|s| (*s).to_owned()));
+    names.extend(probe_names(args, settings).iter().map(|s| (*s).to_owned()));
     names
 }
 

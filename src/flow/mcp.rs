@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
+use crate::flow::dpop::DpopKey;
 use crate::flow::{Exchange, FlowError, send};
 
 /// The newest session-era protocol version; `initialize` asks for it.
@@ -128,13 +131,17 @@ impl Tool {
     }
 }
 
-/// A client for one MCP endpoint with one (optional) bearer token.
+/// A client for one MCP endpoint with one (optional) access token, sent as `Bearer`, or as
+/// `DPoP` with a fresh proof per request once [`McpClient::with_dpop`] gave it a key.
 #[derive(Debug, Clone)]
 pub struct McpClient {
     http: reqwest::Client,
     url: String,
     token: Option<String>,
     client_name: String,
+    dpop: Option<Arc<DpopKey>>,
+    /// The `htu` proofs name when it is not [`McpClient::url`] (the wrong-`htu` probe).
+    proof_url: Option<String>,
 }
 
 impl McpClient {
@@ -145,7 +152,24 @@ impl McpClient {
             url: url.to_owned(),
             token: token.map(str::to_owned),
             client_name: "authplane-dev".to_owned(),
+            dpop: None,
+            proof_url: None,
         }
+    }
+
+    /// The same client, sending its token as `Authorization: DPoP` with a fresh proof from `key`
+    /// on every request.
+    #[must_use]
+    pub fn with_dpop(mut self, key: Arc<DpopKey>) -> McpClient {
+        self.dpop = Some(key);
+        self
+    }
+
+    /// The same client, with proofs naming `htu` instead of the URL it calls.
+    #[must_use]
+    pub fn with_proof_url(mut self, htu: &str) -> McpClient {
+        self.proof_url = Some(htu.to_owned());
+        self
     }
 
     /// The endpoint this client calls.
@@ -297,9 +321,28 @@ impl McpClient {
         let mut exchange = Exchange::new("POST", &self.url)
             .header("Content-Type", "application/json")
             .header("Accept", accept);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-            exchange = exchange.header("Authorization", &format!("Bearer {token}"));
+        match (&self.token, &self.dpop) {
+            (Some(token), Some(key)) => {
+                let htu = self.proof_url.as_deref().unwrap_or(&self.url);
+                let proof = key.proof("POST", htu, Some(token)).map_err(|reason| {
+                    FlowError::Unreachable {
+                        url: self.url.clone(),
+                        reason: format!("could not build a DPoP proof: {reason}"),
+                        exchange: Box::new(exchange.clone()),
+                    }
+                })?;
+                request = request
+                    .header("Authorization", format!("DPoP {token}"))
+                    .header("DPoP", &proof);
+                exchange = exchange
+                    .header("Authorization", &format!("DPoP {token}"))
+                    .header("DPoP", &format!("<proof for POST {htu}>"));
+            }
+            (Some(token), None) => {
+                request = request.bearer_auth(token);
+                exchange = exchange.header("Authorization", &format!("Bearer {token}"));
+            }
+            (None, _) => {}
         }
         for (name, value) in headers {
             request = request.header(*name, value);

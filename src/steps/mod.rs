@@ -2,7 +2,8 @@
 //! [`discovery`] (AS metadata, issuer checks), [`resource`] (the resource URI, the Mint resource,
 //! drift), [`client`] (the client_credentials client), [`mint`] (the token request),
 //! [`token_check`] (the token checked before use), [`mcp`] (the handshake and echo round trip, both
-//! eras) and [`probe`] (the negative probes).
+//! eras), [`probe`] (the negative probes) and [`dpop`] (`verify --dpop`: the binding and its two
+//! probes).
 //!
 //! Each step starts and ends its own step on the [`Run`] it is given: it records what it saw and
 //! the findings (built by the rules in `diagnose/`), and says whether the flow can go on. Which
@@ -24,10 +25,12 @@ use crate::report::{Reporter, Run, StepTimer};
 
 pub mod client;
 pub mod discovery;
+pub mod dpop;
 pub mod mcp;
 pub mod metadata;
 pub mod mint;
 pub mod probe;
+pub mod probe_revoked;
 pub mod resource;
 pub mod token_check;
 
@@ -60,6 +63,9 @@ pub struct Flow<'c> {
     /// The scope asked for (space-separated): the configured one, or the dialled server's
     /// `scopes_supported` ([`Flow::use_scope`]).
     pub scope: String,
+    /// The proof-of-possession key of `verify --dpop`: tokens are minted bound to it and sent
+    /// with a fresh proof per MCP request.
+    pub dpop: Option<std::sync::Arc<crate::flow::dpop::DpopKey>>,
 }
 
 impl<'c> Flow<'c> {
@@ -118,6 +124,7 @@ impl<'c> Flow<'c> {
             hide_tokens,
             issuer: settings.server_issuer.clone(),
             scope: settings.scope.clone(),
+            dpop: None,
         })
     }
 

@@ -87,6 +87,7 @@ impl Flow<'_> {
             client_secret: &client.client_secret,
             scope: Some(&self.scope),
             resource: Some(&resource.uri),
+            dpop: None,
         };
         let minted = match token::mint(&self.http, &settings.public_url, &request).await {
             Ok(m) => m,
@@ -164,6 +165,7 @@ impl Flow<'_> {
             client_secret: &client.client_secret,
             scope: Some(PROBE_SCOPE),
             resource: Some(&settings.resource_uri),
+            dpop: None,
         };
         let minted = match token::mint(&self.http, &settings.public_url, &request).await {
             Ok(m) => m,
@@ -313,7 +315,7 @@ pub async fn probe_no_token(run: &mut Run<'_>, mcp: &McpClient, era: Era) {
 }
 
 /// The first request of an era, used by the probes: `initialize`, or a stateless `tools/list`.
-async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, FlowError> {
+pub(super) async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, FlowError> {
     match era {
         Era::Session => mcp.initialize().await,
         Era::Stateless => mcp.list_tools_stateless().await,
