@@ -476,6 +476,14 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
+        // Right after the exec the kernel may not have set up the new argument area yet (the
+        // command line reads empty for a moment): wait until it has, as `up`'s readiness wait does.
+        for _ in 0..200 {
+            if identity::lookup(pid).is_some_and(|p| !p.args.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let dir = tempfile::tempdir().unwrap();
         let record = PidRecord {
             pid,
