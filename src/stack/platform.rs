@@ -61,6 +61,54 @@ pub fn set_mode(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
     }
 }
 
+/// Completes when this process is asked to terminate (SIGTERM); never where there is no such
+/// signal (Windows: Ctrl-C, watched by the callers, is the only request).
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Overwrites the start of `file` with `bytes` without moving a shared file offset (Unix) or
+/// through it (elsewhere).
+pub fn write_at_start(file: &std::fs::File, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, 0)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek as _, Write as _};
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.write_all(bytes)
+    }
+}
+
+/// True when `path` still names the file `file` has open: same device and inode on Unix. Where
+/// std cannot tell (Windows), any file at `path` counts.
+pub fn names_same_file(path: &std::path::Path, file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(on_disk), Ok(open)) => on_disk.dev() == open.dev() && on_disk.ino() == open.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        path.is_file()
+    }
+}
+
 /// Detaches the child from the terminal that started it: Ctrl-C there does not reach it. On Unix
 /// it leads its own process group, so stopping it stops whatever it started too.
 pub fn detach(command: &mut Command) -> &mut Command {
