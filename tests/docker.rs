@@ -37,30 +37,64 @@ fn docker() -> Option<Docker> {
     d
 }
 
-/// Builds the local test image once per binary; returns its tag. The tag is a hash of the build
-/// context (our binary and its libraries), so reruns with the same binary reuse the image
-/// instead of piling up one image per test process; a rebuilt binary replaces it.
+/// The stand-in for the published `authplane/authserver` image, shaped like it (reference §1.1):
+/// our binary as /authserver with its shared libraries, distroless's passwd and group files, no
+/// shell and no `chown`, `/data` owned by nonroot (65532:65532), `USER nonroot:nonroot`,
+/// `WORKDIR /data`, `EXPOSE 9000 9001`, `ENTRYPOINT ["/authserver"]`, `CMD ["serve"]`. Built once
+/// per test binary; returns its tag.
 fn image(docker: &Docker) -> &'static str {
     static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| {
-        let tar = context_tar();
-        let hash = hex(&Sha256::digest(&tar))[..16].to_owned();
-        let tag = format!("{TEST_REPO}:{hash}");
-        rt().block_on(async {
-            if docker.inspect_image(&tag).await.is_ok() {
-                return;
-            }
-            prune_stale_test_images(docker, &tag).await;
-            let options = BuildImageOptionsBuilder::default().t(&tag).rm(true).build();
-            let mut stream =
-                docker.build_image(options, None, Some(bollard::body_full(tar.into())));
-            while let Some(item) = stream.next().await {
-                let info = item.unwrap();
-                assert!(info.error_detail.is_none(), "{info:?}");
-            }
-        });
-        tag
-    })
+    TAG.get_or_init(|| build(docker, "Dockerfile", ""))
+}
+
+/// An older image of the kind that ran as root: the same server without `USER` or `WORKDIR`, and
+/// a root-owned `/data`, so a volume it creates is root's.
+fn root_image(docker: &Docker) -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| build(docker, "Dockerfile.root", "-root"))
+}
+
+/// The stand-in for the busybox image the volume_unwritable fix names (nothing can be pulled
+/// here): the host's `chown` with its libraries, no entrypoint, like busybox.
+fn chown_image(docker: &Docker) -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| build(docker, "Dockerfile.chown", "-chown"))
+}
+
+/// What the published image's config says (reference §1.1); the stand-in and the image the
+/// loopback registry serves both carry it, and a test checks the built one against it.
+const IMAGE_USER: &str = "nonroot:nonroot";
+const IMAGE_WORKDIR: &str = "/data";
+const IMAGE_PORTS: [&str; 2] = ["9000/tcp", "9001/tcp"];
+const IMAGE_ENTRYPOINT: &str = "/authserver";
+const IMAGE_CMD: &str = "serve";
+/// distroless's nonroot user.
+const NONROOT: u64 = 65532;
+
+/// Builds `dockerfile` from [`context_tar`] unless present; the tag is a hash of the build context
+/// (our binary and its libraries) plus `suffix`, so reruns with the same binary reuse the image
+/// instead of piling up one image per test process; a rebuilt binary replaces it.
+fn build(docker: &Docker, dockerfile: &str, suffix: &str) -> String {
+    let tar = context_tar();
+    let hash = hex(&Sha256::digest(&tar))[..16].to_owned();
+    let tag = format!("{TEST_REPO}:{hash}{suffix}");
+    rt().block_on(async {
+        if docker.inspect_image(&tag).await.is_ok() {
+            return;
+        }
+        prune_stale_test_images(docker, &format!("{TEST_REPO}:{hash}")).await;
+        let options = BuildImageOptionsBuilder::default()
+            .t(&tag)
+            .dockerfile(dockerfile)
+            .rm(true)
+            .build();
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(tar.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.unwrap();
+            assert!(info.error_detail.is_none(), "{info:?}");
+        }
+    });
+    tag
 }
 
 /// The repository of the images the tests build.
@@ -74,8 +108,8 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Removes this checkout's earlier test images (other binaries), skipping any a container still
-/// uses (no force), so a test run elsewhere is never disturbed.
+/// Removes this checkout's earlier test images (other binaries: tags not starting with `keep`),
+/// skipping any a container still uses (no force), so a test run elsewhere is never disturbed.
 async fn prune_stale_test_images(docker: &Docker, keep: &str) {
     let mut filters = std::collections::HashMap::new();
     filters.insert("reference".to_owned(), vec![format!("{TEST_REPO}:*")]);
@@ -88,7 +122,7 @@ async fn prune_stale_test_images(docker: &Docker, keep: &str) {
         .build();
     for image in docker.list_images(Some(options)).await.unwrap_or_default() {
         for tag in image.repo_tags {
-            if tag != keep {
+            if !tag.starts_with(keep) {
                 let _ = docker
                     .remove_image(
                         &tag,
@@ -106,37 +140,90 @@ fn checkout() -> String {
     hex(&Sha256::digest(env!("CARGO_MANIFEST_DIR").as_bytes()))[..16].to_owned()
 }
 
-/// The build context: our binary as /authserver, its shared libraries, /data and a Dockerfile.
-fn context_tar() -> Vec<u8> {
-    let bin = env!("CARGO_BIN_EXE_authplane-dev");
-    let mut b = tar::Builder::new(Vec::new());
-    b.sparse(false);
-    b.append_path_with_name(bin, "authserver").unwrap();
-    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line
-            .split_whitespace()
-            .find(|w| w.starts_with('/'))
-            .map(str::to_owned);
-        if let Some(p) = path {
-            b.append_path_with_name(&p, p.trim_start_matches('/'))
-                .unwrap();
-        }
-    }
+/// distroless's /etc/passwd and /etc/group: `USER nonroot:nonroot` resolves through them.
+const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\n\
+                      nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n\
+                      nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n";
+
+/// Appends a directory entry owned by `owner` (uid = gid).
+fn append_dir(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, owner: u64) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Directory);
-    h.set_mode(0o777);
+    h.set_mode(mode);
+    h.set_uid(owner);
+    h.set_gid(owner);
     h.set_size(0);
-    b.append_data(&mut h, "data/", std::io::empty()).unwrap();
-    let dockerfile = format!(
-        "FROM scratch\nCOPY . /\nLABEL dev.authplane.test.checkout={}\nENTRYPOINT [\"/authserver\"]\nCMD [\"serve\"]\n",
-        checkout()
-    );
-    let dockerfile = dockerfile.as_bytes();
+    b.append_data(&mut h, path, std::io::empty()).unwrap();
+}
+
+fn append_text(b: &mut tar::Builder<Vec<u8>>, path: &str, text: &str) {
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
-    h.set_size(dockerfile.len() as u64);
-    b.append_data(&mut h, "Dockerfile", dockerfile).unwrap();
+    h.set_size(text.len() as u64);
+    b.append_data(&mut h, path, text.as_bytes()).unwrap();
+}
+
+/// Appends `bin` as `<prefix><name>` and every shared library `ldd` lists for it at its own path
+/// under `prefix`, each parent directory first (a layer needs them; a build context does not mind).
+fn append_with_libraries(b: &mut tar::Builder<Vec<u8>>, prefix: &str, bin: &str, name: &str) {
+    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut files = vec![(bin.to_owned(), name.to_owned())];
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        if let Some(p) = line.split_whitespace().find(|w| w.starts_with('/')) {
+            files.push((p.to_owned(), p.trim_start_matches('/').to_owned()));
+        }
+    }
+    for (_, rel) in &files {
+        let mut parent = std::path::Path::new(rel).parent();
+        while let Some(d) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(format!("{prefix}{}/", d.display()));
+            parent = d.parent();
+        }
+    }
+    for d in &dirs {
+        append_dir(b, d, 0o755, 0);
+    }
+    for (path, rel) in files {
+        b.append_path_with_name(&path, format!("{prefix}{rel}"))
+            .unwrap();
+    }
+}
+
+/// The server's files under `prefix`: our binary as `authserver` with its libraries, and
+/// distroless's passwd and group.
+fn append_server(b: &mut tar::Builder<Vec<u8>>, prefix: &str) {
+    append_with_libraries(b, prefix, env!("CARGO_BIN_EXE_authplane-dev"), "authserver");
+    append_dir(b, &format!("{prefix}etc/"), 0o755, 0);
+    append_text(b, &format!("{prefix}etc/passwd"), PASSWD);
+    append_text(b, &format!("{prefix}etc/group"), GROUP);
+}
+
+/// The build context of the three images: `rootfs/` (the server), `tools/` (the host's `chown`),
+/// an empty `data/`, and a Dockerfile each. COPY makes files root's, so
+/// /data's owner comes from `--chown`, as in the published image.
+fn context_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.sparse(false);
+    append_server(&mut b, "rootfs/");
+    let chown = ["/usr/bin/chown", "/bin/chown"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("the host has chown (coreutils)");
+    append_with_libraries(&mut b, "tools/", chown, "bin/chown");
+    append_dir(&mut b, "data/", 0o755, 0);
+    let label = format!("LABEL dev.authplane.test.checkout={}", checkout());
+    let run = format!("ENTRYPOINT [\"{IMAGE_ENTRYPOINT}\"]\nCMD [\"{IMAGE_CMD}\"]\n");
+    let faithful = format!(
+        "FROM scratch\nCOPY rootfs/ /\nCOPY --chown={NONROOT}:{NONROOT} data {IMAGE_WORKDIR}\n\
+         USER {IMAGE_USER}\nWORKDIR {IMAGE_WORKDIR}\nEXPOSE 9000 9001\n{label}\n{run}"
+    );
+    let root = format!("FROM scratch\nCOPY rootfs/ /\nCOPY data /data\n{label}\n{run}");
+    let tools = format!("FROM scratch\nCOPY tools/ /\n{label}\n");
+    append_text(&mut b, "Dockerfile", &faithful);
+    append_text(&mut b, "Dockerfile.root", &root);
+    append_text(&mut b, "Dockerfile.chown", &tools);
     b.into_inner().unwrap()
 }
 
@@ -281,6 +368,15 @@ fn up_verify_status_clean_with_the_docker_backend() {
     );
     assert!(volume_exists(&docker, &name));
     assert!(stack.pid("authserver").is_none(), "no local AS process");
+    assert_only_real_server_inputs(&docker, &name, image);
+    // The image's user wrote the state: the server runs as nonroot, its data in the volume at
+    // the real server's relative default (WORKDIR /data + `data/`).
+    let state = archive(&docker, &name, "/data/data").expect("/data/data exists");
+    assert!(!state.is_empty());
+    for entry in &state {
+        assert_eq!((entry.uid, entry.gid), (NONROOT, NONROOT), "{}", entry.path);
+    }
+    let kid = jwks_kid(stack.ports.public);
 
     let (code, doc) = stack.json(&["--as", "docker", "--image", image, "verify"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -314,6 +410,15 @@ fn up_verify_status_clean_with_the_docker_backend() {
     assert_eq!(code, 0, "{doc:#}");
     assert!(container(&docker, &name).is_none(), "container removed");
     assert!(volume_exists(&docker, &name), "volume kept");
+
+    // The kept volume is the data: a new container signs with the same key.
+    let (code, doc) = stack.json(&["--as", "docker", "--image", image, "up"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        jwks_kid(stack.ports.public),
+        kid,
+        "the signing key survived clean"
+    );
 
     let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
@@ -496,44 +601,14 @@ fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
 }
 
-/// The layer: the same files as the built image's context, with their parent directories.
+/// The layer: the faithful image's files (the server, passwd and group, `/data` owned by
+/// nonroot in the tar header) and a file unique to `tag`.
 fn layer_tar(tag: &str) -> Vec<u8> {
-    let bin = env!("CARGO_BIN_EXE_authplane-dev");
     let mut b = tar::Builder::new(Vec::new());
     b.sparse(false);
-    let dir = |b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32| {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(mode);
-        h.set_size(0);
-        b.append_data(&mut h, path, std::io::empty()).unwrap();
-    };
-    dir(&mut b, "data/", 0o777);
-    b.append_path_with_name(bin, "authserver").unwrap();
-    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
-    let mut dirs = std::collections::BTreeSet::new();
-    let mut libs = Vec::new();
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        if let Some(p) = line.split_whitespace().find(|w| w.starts_with('/')) {
-            let rel = p.trim_start_matches('/').to_owned();
-            let mut parent = std::path::Path::new(&rel).parent();
-            while let Some(d) = parent.filter(|d| !d.as_os_str().is_empty()) {
-                dirs.insert(format!("{}/", d.display()));
-                parent = d.parent();
-            }
-            libs.push((p.to_owned(), rel));
-        }
-    }
-    for d in &dirs {
-        dir(&mut b, d, 0o755);
-    }
-    for (path, rel) in libs {
-        b.append_path_with_name(&path, &rel).unwrap();
-    }
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(0o644);
-    h.set_size(tag.len() as u64);
-    b.append_data(&mut h, "pulled-tag", tag.as_bytes()).unwrap();
+    append_dir(&mut b, "data/", 0o755, NONROOT);
+    append_server(&mut b, "");
+    append_text(&mut b, "pulled-tag", tag);
     b.into_inner().unwrap()
 }
 
@@ -549,7 +624,13 @@ impl Registry {
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Entrypoint": ["/authserver"], "Cmd": ["serve"]},
+            "config": {
+                "User": IMAGE_USER,
+                "WorkingDir": IMAGE_WORKDIR,
+                "ExposedPorts": {IMAGE_PORTS[0]: {}, IMAGE_PORTS[1]: {}},
+                "Entrypoint": [IMAGE_ENTRYPOINT],
+                "Cmd": [IMAGE_CMD],
+            },
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }))
         .unwrap();
@@ -1011,19 +1092,29 @@ fn ctrl_c_during_up_with_docker_removes_the_container_it_created() {
             ..Default::default()
         }))
         .unwrap();
-    let fifo = std::path::Path::new(&volume.mountpoint).join("state.json");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).output();
+    // The faithful image keeps its state in `data/` under its WORKDIR (the volume), as nonroot.
+    let state_dir = std::path::Path::new(&volume.mountpoint).join("data");
+    let fifo = state_dir.join("state.json");
+    let made = std::fs::create_dir(&state_dir)
+        .and_then(|()| std::os::unix::fs::chown(&state_dir, Some(65532), Some(65532)))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .output()
+                .map_err(|e| e.to_string())
+        });
     if !made.as_ref().is_ok_and(|out| out.status.success()) {
         // A rootless or remote engine, or a user in the docker group who cannot write below
         // /var/lib/docker: the FIFO cannot be put in place from this host.
         skip(
             REQUIRE_DOCKER,
             &format!(
-                "cannot create a FIFO in the volume's mount point {} ({}); the engine must be \
-                 local and its volumes writable by this user",
+                "cannot create a FIFO owned by 65532 in the volume's mount point {} ({}); the \
+                 engine must be local and its volumes writable by this user (as root)",
                 volume.mountpoint,
                 made.map_or_else(
-                    |e| e.to_string(),
+                    |e| e,
                     |out| String::from_utf8_lossy(&out.stderr).trim().to_owned()
                 )
             ),
@@ -1166,4 +1257,419 @@ fn a_container_someone_else_runs_is_used_as_an_external_as() {
         Some(true),
         "their container was stopped"
     );
+}
+
+/// One entry of a container's file archive.
+struct Entry {
+    path: String,
+    uid: u64,
+    gid: u64,
+    mode: u32,
+    kind: tar::EntryType,
+    text: String,
+}
+
+/// The entries under `path` in container `name` (running or not), from the Engine's archive API;
+/// None when the path does not exist.
+fn archive(docker: &Docker, name: &str, path: &str) -> Option<Vec<Entry>> {
+    use std::io::Read as _;
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let bytes = rt().block_on(async {
+        let mut stream = docker.download_from_container(name, Some(options));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.ok()?);
+        }
+        Some(bytes)
+    })?;
+    let mut entries = Vec::new();
+    let mut tar = tar::Archive::new(bytes.as_slice());
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let header = entry.header().clone();
+        let mut text = String::new();
+        if header.entry_type().is_file() && header.size().unwrap() < 4096 {
+            let _ = entry.read_to_string(&mut text);
+        }
+        entries.push(Entry {
+            path: entry.path().unwrap().display().to_string(),
+            uid: header.uid().unwrap(),
+            gid: header.gid().unwrap(),
+            mode: header.mode().unwrap(),
+            kind: header.entry_type(),
+            text,
+        });
+    }
+    Some(entries)
+}
+
+/// The `kid` of the first key the AS on `port` publishes.
+fn jwks_kid(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    let jwks: serde_json::Value = serde_json::from_str(body).unwrap();
+    jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
+}
+
+/// The container's creation: a throwaway container of `image`, removed on drop.
+struct Created {
+    docker: Docker,
+    id: String,
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        let _ = rt().block_on(self.docker.remove_container(
+            &self.id,
+            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+        ));
+    }
+}
+
+fn create(docker: &Docker, image: &str) -> Created {
+    let body = bollard::models::ContainerCreateBody {
+        image: Some(image.to_owned()),
+        ..Default::default()
+    };
+    let id = rt()
+        .block_on(docker.create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            body,
+        ))
+        .unwrap()
+        .id;
+    Created {
+        docker: docker.clone(),
+        id,
+    }
+}
+
+/// Item 1 of the Docker path's fidelity: the image the tests run is shaped like the published
+/// one, so a backend that only works as root (or with a shell in the image) fails here.
+#[test]
+fn the_stand_in_image_is_shaped_like_the_published_one() {
+    let Some(docker) = docker() else { return };
+    let image = image(&docker);
+    let config = rt()
+        .block_on(docker.inspect_image(image))
+        .unwrap()
+        .config
+        .unwrap();
+    assert_eq!(config.user.as_deref(), Some(IMAGE_USER));
+    assert_eq!(config.working_dir.as_deref(), Some(IMAGE_WORKDIR));
+    let mut ports = config.exposed_ports.unwrap_or_default();
+    ports.sort();
+    assert_eq!(ports, IMAGE_PORTS);
+    assert_eq!(config.entrypoint, Some(vec![IMAGE_ENTRYPOINT.to_owned()]));
+    assert_eq!(config.cmd, Some(vec![IMAGE_CMD.to_owned()]));
+
+    let created = create(&docker, image);
+    let data = archive(&docker, &created.id, "/data").expect("/data exists");
+    let top = &data[0];
+    assert_eq!(top.kind, tar::EntryType::Directory, "{}", top.path);
+    assert_eq!((top.uid, top.gid), (NONROOT, NONROOT), "/data is nonroot's");
+    assert_eq!(top.mode & 0o700, 0o700, "its owner may write it");
+    let passwd = archive(&docker, &created.id, "/etc/passwd").unwrap();
+    assert!(
+        passwd[0]
+            .text
+            .lines()
+            .any(|l| l.starts_with("nonroot:x:65532:65532:")),
+        "USER nonroot resolves to 65532: {}",
+        passwd[0].text
+    );
+    assert!(archive(&docker, &created.id, "/authserver").is_some());
+    for absent in [
+        "/bin/sh",
+        "/bin/chown",
+        "/usr/bin/chown",
+        "/bin",
+        "/usr/bin",
+    ] {
+        assert!(
+            archive(&docker, &created.id, absent).is_none(),
+            "{absent} is in the image; the published one has no shell"
+        );
+    }
+}
+
+/// The real server's variable names (tests/reference, copied from the reference's §1.3 table):
+/// the full names in the table's first column, and for a `/_SUFFIX` or `(+_SUFFIX …)` shorthand
+/// every way of putting the suffix after a prefix of the row's first name
+/// (`AUTHPLANE_ADMIN_ENABLED` / `_ADDRESS` → `AUTHPLANE_ADMIN_ADDRESS`, …); and the names the
+/// reference says only the SDK side reads.
+fn reference_variables() -> (std::collections::BTreeSet<String>, Vec<String>) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/reference/authserver-0.2.2-variables.md"
+    ))
+    .unwrap();
+    let ticked =
+        |s: &str| -> Vec<String> { s.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut names = std::collections::BTreeSet::new();
+    let mut sdk_side = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("SDK-side") {
+            sdk_side = ticked(rest);
+        }
+        let Some(cell) = line.strip_prefix("| ").and_then(|l| l.split(" | ").next()) else {
+            continue;
+        };
+        // One cell may hold `A/_B/_C` in a single pair of backticks.
+        let tokens: Vec<String> = ticked(cell)
+            .iter()
+            .flat_map(|t| {
+                let mut parts = t.split('/');
+                let first = parts.next().unwrap().to_owned();
+                std::iter::once(first).chain(parts.map(str::to_owned))
+            })
+            .collect();
+        let Some(first) = tokens.iter().find(|t| t.starts_with("AUTHPLANE_")) else {
+            continue;
+        };
+        for token in &tokens {
+            if token.starts_with("AUTHPLANE_") {
+                names.insert(token.clone());
+            } else if token.starts_with('_') {
+                let cuts = first.match_indices('_').map(|(i, _)| i);
+                for cut in cuts.filter(|&i| i > "AUTHPLANE".len()) {
+                    names.insert(format!("{}{token}", &first[..cut]));
+                }
+            }
+        }
+    }
+    assert!(names.contains("AUTHPLANE_SERVER_ISSUER") && names.contains("AUTHPLANE_ADMIN_ADDRESS"));
+    assert!(
+        sdk_side.contains(&"AUTHPLANE_ISSUER".to_owned()),
+        "{sdk_side:?}"
+    );
+    (names, sdk_side)
+}
+
+/// Item 3, the function: what [`container_env`] gives the container from a configuration that
+/// sets every variable authplane-dev knows (ours, the MCP server's, the AS's) is only variables
+/// the real server reads — none of the SDK side's or our own — and every AS variable set.
+#[test]
+fn the_container_environment_holds_only_what_the_real_server_reads() {
+    use authplane_dev::config::{
+        AUTHSERVER_PASSTHROUGH, DOCUMENTED, MCP_SERVER_SIDE, Overrides, Settings, Vars,
+    };
+    let (reference, sdk_side) = reference_variables();
+    let mut pairs: Vec<(String, String)> = DOCUMENTED
+        .iter()
+        .chain(AUTHSERVER_PASSTHROUGH)
+        .chain(MCP_SERVER_SIDE)
+        .map(|name| ((*name).to_owned(), String::new()))
+        .collect();
+    // Values that resolve: the rest may stay empty.
+    for (name, value) in [
+        ("AUTHPLANE_SERVER_ISSUER", "http://localhost:9000"),
+        ("AUTHPLANE_BASE_URL", "http://localhost:8080"),
+        ("AUTHPLANE_DEV_AS", "docker"),
+        ("PORT", "8080"),
+        ("AUTHPLANE_SESSION_SAME_SITE", "strict"),
+    ] {
+        pairs.retain(|(k, _)| k != name);
+        pairs.push((name.to_owned(), value.to_owned()));
+    }
+    let settings = Settings::resolve(
+        Vars::from_parts(Vec::new(), pairs),
+        &Overrides::default(),
+        std::path::Path::new(".env"),
+        std::path::Path::new(".run"),
+    )
+    .unwrap();
+    let env = authplane_dev::stack::docker::container_env(&settings);
+    let names: Vec<&str> = env.iter().map(|kv| kv.split_once('=').unwrap().0).collect();
+    for name in &names {
+        assert!(
+            reference.contains(*name),
+            "{name} is not in the real server's variable table: {names:?}"
+        );
+        assert!(!sdk_side.iter().any(|s| s == name), "{name} is SDK-side");
+        assert!(
+            !MCP_SERVER_SIDE.contains(name),
+            "{name} is the MCP server's"
+        );
+    }
+    for name in AUTHSERVER_PASSTHROUGH {
+        assert!(
+            names.contains(name),
+            "{name} (a real server variable) was dropped"
+        );
+    }
+    assert!(
+        names.contains(&"AUTHPLANE_SESSION_SAME_SITE"),
+        "a real server variable authplane-dev does not know is passed on: {names:?}"
+    );
+    assert!(
+        env.contains(&"AUTHPLANE_SERVER_ADDRESS=:9000".to_owned()),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&"AUTHPLANE_ADMIN_ADDRESS=:9001".to_owned()),
+        "{env:?}"
+    );
+}
+
+/// Item 3, the real container: environment (beyond the image's own), command, entrypoint, user,
+/// working directory and mounts of the container `up` created.
+fn assert_only_real_server_inputs(docker: &Docker, name: &str, image: &str) {
+    let (reference, sdk_side) = reference_variables();
+    let image_config = rt()
+        .block_on(docker.inspect_image(image))
+        .unwrap()
+        .config
+        .unwrap();
+    let c = container(docker, name).unwrap();
+    let config = c.config.unwrap();
+    let image_env = image_config.env.unwrap_or_default();
+    let ours: Vec<String> = config
+        .env
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|kv| !image_env.contains(kv))
+        .collect();
+    assert!(
+        ours.iter()
+            .any(|kv| kv.starts_with("AUTHPLANE_SERVER_ISSUER=")),
+        "{ours:?}"
+    );
+    for kv in &ours {
+        let var = kv.split_once('=').unwrap().0;
+        assert!(
+            reference.contains(var),
+            "{var} is not in the real server's table"
+        );
+        assert!(!sdk_side.iter().any(|s| s == var), "{var} is SDK-side");
+    }
+    // Nothing of the image's contract is overridden.
+    assert_eq!(config.cmd, image_config.cmd, "command");
+    assert_eq!(config.entrypoint, image_config.entrypoint, "entrypoint");
+    assert_eq!(config.user, image_config.user, "user");
+    assert_eq!(
+        config.working_dir, image_config.working_dir,
+        "working directory"
+    );
+    let mounts = c.mounts.unwrap_or_default();
+    assert_eq!(mounts.len(), 1, "{mounts:?}");
+    assert_eq!(
+        mounts[0].name.as_deref(),
+        Some(format!("{name}-data").as_str())
+    );
+    assert_eq!(mounts[0].destination.as_deref(), Some(IMAGE_WORKDIR));
+    assert_eq!(mounts[0].rw, Some(true));
+}
+
+/// Item 2: a data volume an older root image wrote is not the faithful image's to write. `up`
+/// says so as volume_unwritable (the volume, the user, both fixes), not as as_unreachable with
+/// the embedded binary's `--state-dir` advice; each fix then works: the chown one-liner (run as
+/// printed, with a local image holding the host's `chown` standing in for busybox) and
+/// `clean --all`.
+#[test]
+fn a_volume_an_older_root_image_wrote_is_volume_unwritable_and_each_fix_works() {
+    let Some(docker) = docker() else { return };
+    // The fix is a command line for the docker CLI; the test runs it as printed.
+    if std::process::Command::new("docker")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        skip(
+            REQUIRE_DOCKER,
+            "the docker CLI is needed to run the printed chown one-liner",
+        );
+        return;
+    }
+    let (faithful, old) = (image(&docker), root_image(&docker));
+    let name = unique("rootvol");
+    let _cleanup = Cleanup {
+        docker: docker.clone(),
+        name: name.clone(),
+    };
+    let stack = stack_for(&name);
+    let volume = format!("{name}-data");
+    let old_image_then_faithful = || {
+        let (code, doc) = stack.json(&["--as", "docker", "--image", old, "up"]);
+        assert_eq!(code, 0, "the root image runs: {doc:#}");
+        let (code, doc) = stack.json(&["--as", "docker", "clean"]);
+        assert_eq!(code, 0, "{doc:#}");
+        let (code, doc) = stack.json(&["--as", "docker", "--image", faithful, "up"]);
+        assert_eq!(code, 3, "{doc:#}");
+        assert_eq!(codes(&doc), ["volume_unwritable"], "{doc:#}");
+        finding(&doc, "volume_unwritable").clone()
+    };
+
+    let f = old_image_then_faithful();
+    let message = str_of(&f, "message");
+    assert!(
+        message.contains(&volume) && message.contains(&name),
+        "{message}"
+    );
+    let why = str_of(&f, "why");
+    assert!(why.contains("nonroot:nonroot (65532:65532)"), "{why}");
+    assert!(
+        str_of(&f, "actual")
+            .to_lowercase()
+            .contains("permission denied"),
+        "{f:#}"
+    );
+    let fix = str_of(&f, "fix");
+    assert!(fix.contains("authplane-dev clean --all"), "{fix}");
+    assert!(
+        !fix.contains("--state-dir"),
+        "advice for the embedded binary: {fix}"
+    );
+    let one_liner = fix
+        .split('`')
+        .find(|part| part.starts_with("docker run"))
+        .unwrap_or_else(|| panic!("no docker run one-liner: {fix}"))
+        .to_owned();
+    assert!(
+        one_liner.contains(&format!("-v {volume}:/data")) && one_liner.contains("65532:65532"),
+        "{one_liner}"
+    );
+    assert!(
+        container(&docker, &name).is_none(),
+        "the failed container was removed"
+    );
+
+    // Fix 1: the one-liner as printed, busybox swapped for the local stand-in.
+    let swapped = one_liner.replace(" busybox ", &format!(" {} ", chown_image(&docker)));
+    assert_ne!(swapped, one_liner, "{one_liner}");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &swapped])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "{swapped}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, doc) = stack.json(&["--as", "docker", "--image", faithful, "up"]);
+    assert_eq!(code, 0, "after the chown: {doc:#}");
+
+    // Fix 2: `clean --all` (a fresh volume, owned as the image's /data is), then `up`.
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    old_image_then_faithful();
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!volume_exists(&docker, &name));
+    let (code, doc) = stack.json(&["--as", "docker", "--image", faithful, "up"]);
+    assert_eq!(code, 0, "after clean --all: {doc:#}");
+    let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);
+    assert_eq!(code, 0, "{doc:#}");
 }

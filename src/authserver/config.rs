@@ -19,6 +19,9 @@ pub mod as_var {
     pub const RATE_LIMIT_RPS: &str = "AUTHPLANE_RATE_LIMIT_RPS";
     pub const RATE_LIMIT_BURST: &str = "AUTHPLANE_RATE_LIMIT_BURST";
     pub const DPOP_ENABLED: &str = "AUTHPLANE_DPOP_ENABLED";
+    pub const DPOP_NONCE_TTL: &str = "AUTHPLANE_DPOP_NONCE_TTL";
+    pub const DPOP_PROOF_LIFETIME: &str = "AUTHPLANE_DPOP_PROOF_LIFETIME";
+    pub const DPOP_REQUIRE_NONCE: &str = "AUTHPLANE_DPOP_REQUIRE_NONCE";
     pub const TOKEN_EXCHANGE_ENABLED: &str = "AUTHPLANE_TOKEN_EXCHANGE_ENABLED";
     pub const XAA_ENABLED: &str = "AUTHPLANE_XAA_ENABLED";
     pub const CIMD_ENABLED: &str = "AUTHPLANE_CIMD_ENABLED";
@@ -104,6 +107,14 @@ pub struct AsConfig {
     /// Numeric rate-limit values that could not be parsed, reported by validation.
     rate_limit_unparsable: Vec<(String, String)>,
     pub dpop_enabled: bool,
+    /// How long a `DPoP-Nonce` stays valid (`AUTHPLANE_DPOP_NONCE_TTL`).
+    pub dpop_nonce_ttl: Duration,
+    /// How far a proof's `iat` may be from now (`AUTHPLANE_DPOP_PROOF_LIFETIME`, 10s–300s).
+    pub dpop_proof_lifetime: Duration,
+    /// Refuse proofs without a server nonce (`AUTHPLANE_DPOP_REQUIRE_NONCE`).
+    pub dpop_require_nonce: bool,
+    /// The proof lifetime as written, when it was not positive (a validation error).
+    dpop_proof_lifetime_invalid: Option<String>,
     pub token_exchange_enabled: bool,
     pub xaa_enabled: bool,
     pub cimd_enabled: bool,
@@ -154,6 +165,25 @@ impl AsConfig {
             burst: number(as_var::RATE_LIMIT_BURST, 200.0),
         };
 
+        // Unparsable durations are ignored, as upstream; the proof lifetime's range is checked by
+        // validation, a non-positive nonce TTL just makes every nonce stale at once.
+        let duration = |name: &str| vars.get(name).and_then(parse_go_duration);
+        let dpop_nonce_ttl = match duration(as_var::DPOP_NONCE_TTL) {
+            Some(GoDuration::Positive(d)) => d,
+            Some(GoDuration::NotPositive) => Duration::ZERO,
+            None => Duration::from_mins(1),
+        };
+        let mut dpop_proof_lifetime_invalid = None;
+        let dpop_proof_lifetime = match duration(as_var::DPOP_PROOF_LIFETIME) {
+            Some(GoDuration::Positive(d)) => d,
+            Some(GoDuration::NotPositive) => {
+                dpop_proof_lifetime_invalid =
+                    vars.get(as_var::DPOP_PROOF_LIFETIME).map(str::to_owned);
+                Duration::from_mins(1)
+            }
+            None => Duration::from_mins(1),
+        };
+
         AsConfig {
             issuer: text(var::SERVER_ISSUER, crate::config::default::ISSUER),
             server_address: text(var::SERVER_ADDRESS, crate::config::default::SERVER_ADDRESS),
@@ -169,6 +199,10 @@ impl AsConfig {
             rate_limit,
             rate_limit_unparsable,
             dpop_enabled: flag(as_var::DPOP_ENABLED, true),
+            dpop_nonce_ttl,
+            dpop_proof_lifetime,
+            dpop_require_nonce: flag(as_var::DPOP_REQUIRE_NONCE, false),
+            dpop_proof_lifetime_invalid,
             token_exchange_enabled: flag(as_var::TOKEN_EXCHANGE_ENABLED, true),
             xaa_enabled: flag(as_var::XAA_ENABLED, true),
             cimd_enabled: flag(as_var::CIMD_ENABLED, true),
@@ -179,6 +213,16 @@ impl AsConfig {
     /// The signing algorithm; call after [`AsConfig::validate`] (falls back to ES256).
     pub fn algorithm(&self) -> SigningAlgorithm {
         SigningAlgorithm::parse(&self.signing_algorithm).unwrap_or(SigningAlgorithm::Es256)
+    }
+
+    /// The DPoP settings the token endpoint applies.
+    pub fn dpop(&self) -> super::dpop::DpopSettings {
+        super::dpop::DpopSettings {
+            enabled: self.dpop_enabled,
+            nonce_ttl: self.dpop_nonce_ttl,
+            proof_lifetime: self.dpop_proof_lifetime,
+            require_nonce: self.dpop_require_nonce,
+        }
     }
 
     /// True when the issuer names this machine (`http(s)://localhost`, `127.0.0.1` or `[::1]`).
@@ -284,6 +328,19 @@ impl AsConfig {
             out.push(format!(
                 "client_credentials.token_expiry must be positive, got {raw:?} (set {}=1h)",
                 as_var::CLIENT_CREDENTIALS_TOKEN_EXPIRY
+            ));
+        }
+        let lifetime_ok = (Duration::from_secs(10)..=Duration::from_mins(5))
+            .contains(&self.dpop_proof_lifetime)
+            && self.dpop_proof_lifetime_invalid.is_none();
+        if !lifetime_ok {
+            let shown = self
+                .dpop_proof_lifetime_invalid
+                .clone()
+                .unwrap_or_else(|| format!("{}s", self.dpop_proof_lifetime.as_secs_f64()));
+            out.push(format!(
+                "dpop.proof_lifetime must be between 10s and 300s, got {shown:?} (set {}=60s)",
+                as_var::DPOP_PROOF_LIFETIME
             ));
         }
         for (name, raw) in &self.rate_limit_unparsable {
@@ -484,6 +541,42 @@ mod tests {
         assert!(c.validate().is_ok());
         let c = config(&[(as_var::CLIENT_CREDENTIALS_TOKEN_EXPIRY, "-5m")]);
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn dpop_settings_follow_the_real_server() {
+        let d = config(&[]).dpop();
+        assert!(d.enabled && !d.require_nonce);
+        assert_eq!(
+            (d.nonce_ttl, d.proof_lifetime),
+            (Duration::from_mins(1), Duration::from_mins(1))
+        );
+        let c = config(&[
+            (as_var::DPOP_PROOF_LIFETIME, "2m"),
+            (as_var::DPOP_NONCE_TTL, "90s"),
+            (as_var::DPOP_REQUIRE_NONCE, "yes"),
+        ]);
+        assert!(c.validate().is_ok());
+        let d = c.dpop();
+        assert!(d.require_nonce);
+        assert_eq!(d.proof_lifetime, Duration::from_mins(2));
+        assert_eq!(d.nonce_ttl, Duration::from_secs(90));
+        for bad in ["5s", "301s", "-1m", "0"] {
+            let msg = config(&[(as_var::DPOP_PROOF_LIFETIME, bad)])
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.contains("dpop.proof_lifetime must be between 10s and 300s"),
+                "{msg}"
+            );
+        }
+        // Unparsable: ignored, as upstream.
+        assert!(
+            config(&[(as_var::DPOP_PROOF_LIFETIME, "soon")])
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::config::SigningAlgorithm;
-use super::{AppState, AsConfig, Shared, admin, keys, public_router, ratelimit, store};
+use super::{AppState, AsConfig, Shared, admin, keyring, public_router, ratelimit, store};
 use crate::config::{Vars, var};
 use crate::fuzz::{bytes, cases, json_value};
 
@@ -71,13 +71,14 @@ impl Server {
         let config = AsConfig::from_vars(&vars);
         config.validate().unwrap();
         let key =
-            keys::SigningKey::load_or_create(&dir.path().join("keys"), SigningAlgorithm::Es256)
+            keyring::KeyRing::load_or_create(&dir.path().join("keys"), SigningAlgorithm::Es256)
                 .unwrap();
         let state: AppState = Arc::new(Shared {
             limiter: ratelimit::Limiter::new(config.rate_limit),
             config,
             key,
             store: store::Store::open(dir.path()).unwrap(),
+            dpop: super::dpop::DpopState::default(),
             request_log: OnceLock::new(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand::RngCore as _;
 use rsa::pkcs1::EncodeRsaPrivateKey as _;
@@ -30,6 +30,7 @@ pub struct SigningKey {
     pub alg: SigningAlgorithm,
     pub kid: String,
     encoding: EncodingKey,
+    decoding: DecodingKey,
     jwk: Value,
 }
 
@@ -73,15 +74,29 @@ impl SigningKey {
                 std::fs::rename(from, to)
                     .with_context(|| format!("moving {} aside", from.display()))?;
             }
+            // A key set aside for another algorithm is kept but never published (see keyring).
+            match std::fs::remove_file(dir.join("previous.until")) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).context("forgetting the previous key's retirement time");
+                }
+                _ => {}
+            }
         }
         let (pem, key) = SigningKey::generate(alg)?;
-        write_private_file(&paths.pem, pem.as_bytes())?;
-        write_private_file(&paths.kid, key.kid.as_bytes())?;
-        write_private_file(&paths.alg, alg.as_str().as_bytes())?;
+        SigningKey::write(dir, "current", &pem, &key)?;
         Ok(key)
     }
 
-    fn generate(alg: SigningAlgorithm) -> anyhow::Result<(String, SigningKey)> {
+    /// Writes `<dir>/<stem>.pem|kid|alg` (0600, each atomically).
+    pub fn write(dir: &Path, stem: &str, pem: &str, key: &SigningKey) -> anyhow::Result<()> {
+        let paths = KeyPaths::new(dir, stem);
+        write_private_file(&paths.pem, pem.as_bytes())?;
+        write_private_file(&paths.kid, key.kid.as_bytes())?;
+        write_private_file(&paths.alg, key.alg.as_str().as_bytes())
+    }
+
+    /// A fresh key of `alg` with a random `kid`, and its PKCS#8 PEM.
+    pub fn generate(alg: SigningAlgorithm) -> anyhow::Result<(String, SigningKey)> {
         let kid = random_id(16);
         let pem = match alg {
             SigningAlgorithm::Es256 => p256::SecretKey::random(&mut rand::rngs::OsRng)
@@ -100,7 +115,7 @@ impl SigningKey {
 
     /// Builds the key from a PKCS#8 PEM private key.
     pub fn from_pem(alg: SigningAlgorithm, kid: &str, pem: &str) -> anyhow::Result<SigningKey> {
-        let (encoding, jwk) = match alg {
+        let (encoding, decoding, jwk) = match alg {
             SigningAlgorithm::Es256 => {
                 let secret =
                     p256::SecretKey::from_pkcs8_pem(pem).context("not a P-256 PKCS#8 key")?;
@@ -121,7 +136,12 @@ impl SigningKey {
                     "x": URL_SAFE_NO_PAD.encode(x),
                     "y": URL_SAFE_NO_PAD.encode(y),
                 });
-                (EncodingKey::from_ec_der(der.as_bytes()), jwk)
+                let decoding = DecodingKey::from_ec_components(
+                    &URL_SAFE_NO_PAD.encode(x),
+                    &URL_SAFE_NO_PAD.encode(y),
+                )
+                .context("building the P-256 verifying key")?;
+                (EncodingKey::from_ec_der(der.as_bytes()), decoding, jwk)
             }
             SigningAlgorithm::Rs256 => {
                 let secret =
@@ -136,15 +156,26 @@ impl SigningKey {
                     "n": URL_SAFE_NO_PAD.encode(secret.n().to_bytes_be()),
                     "e": URL_SAFE_NO_PAD.encode(secret.e().to_bytes_be()),
                 });
-                (EncodingKey::from_rsa_der(der.as_bytes()), jwk)
+                let decoding = DecodingKey::from_rsa_components(
+                    &URL_SAFE_NO_PAD.encode(secret.n().to_bytes_be()),
+                    &URL_SAFE_NO_PAD.encode(secret.e().to_bytes_be()),
+                )
+                .context("building the RSA verifying key")?;
+                (EncodingKey::from_rsa_der(der.as_bytes()), decoding, jwk)
             }
         };
         Ok(SigningKey {
             alg,
             kid: kid.to_owned(),
             encoding,
+            decoding,
             jwk,
         })
+    }
+
+    /// The public key, for checking signatures.
+    pub fn decoding(&self) -> &DecodingKey {
+        &self.decoding
     }
 
     /// The public key as a JWK (go-jose member order).

@@ -5,9 +5,12 @@
 //!
 //! State: one [`Shared`] per server (configuration, signing key, registrations, rate limiter),
 //! shared by the public and the admin listener. Children, one job each: `config` (variables and
-//! startup rules), `keys` (signing key, JWKS, random ids), `store` (registrations on disk),
-//! `wellknown` (metadata, JWKS, health), `oauth` (token endpoint), `admin` (admin API),
-//! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing).
+//! startup rules), `keys` (one signing key, random ids), `keyring` (current and previous key,
+//! rotation), `store` (registrations on disk), `wellknown` (metadata, JWKS, health), `oauth`
+//! (token endpoint), `access_token` (the server's own token verifier), `client_auth` (client
+//! credentials on the form endpoints), `introspect` and `revoke` (RFC 7662 / 7009), `admin` (admin API),
+//! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing), `dpop` (DPoP proofs at the
+//! token endpoint, nonces, spent proof ids).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,15 +33,21 @@ use tokio_util::sync::CancellationToken;
 use crate::config::var;
 use crate::exit::EnvError;
 
+pub mod access_token;
 pub mod admin;
+pub mod client_auth;
 pub mod config;
+pub mod dpop;
 pub mod form;
 #[cfg(test)]
 mod fuzz;
+pub mod introspect;
+pub mod keyring;
 pub mod keys;
 pub mod oauth;
 pub mod problem;
 pub mod ratelimit;
+pub mod revoke;
 pub mod store;
 pub mod wellknown;
 
@@ -48,9 +57,12 @@ pub use config::AsConfig;
 #[derive(Debug)]
 pub struct Shared {
     pub config: AsConfig,
-    pub key: keys::SigningKey,
+    /// The signing keys (current, and previous after a rotation).
+    pub key: keyring::KeyRing,
     pub store: store::Store,
     pub limiter: ratelimit::Limiter,
+    /// DPoP nonces issued and proof `jti`s spent (in memory).
+    pub dpop: dpop::DpopState,
     /// Where one line per request goes, once someone asked for it ([`Bound::request_log`]).
     request_log: OnceLock<mpsc::UnboundedSender<String>>,
 }
@@ -86,9 +98,9 @@ impl Bound {
         &self.state.config
     }
 
-    /// The signing key's id (`kid`).
-    pub fn kid(&self) -> &str {
-        &self.state.key.kid
+    /// The current signing key's id (`kid`).
+    pub fn kid(&self) -> String {
+        self.state.key.kid()
     }
 
     /// One line per request served from now on (`authserver: <time> <listener> <METHOD> <path> →
@@ -168,8 +180,11 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
                 state_dir.display()
             ),
             format!("{e:#}"),
-            "make the directory writable by this user, delete it to start afresh, or pass \
-             --state-dir with another directory",
+            // Also printed inside a container (the `authserver` personality), where there is no
+            // --state-dir to pass: the flag is named as belonging to `serve authserver`.
+            "make the directory writable by the user the server runs as, or delete it to start \
+             afresh (with `authplane-dev serve authserver`: or pass --state-dir with another \
+             directory)",
         ))
     };
     store::create_private_dir(state_dir).map_err(unusable)?;
@@ -177,7 +192,7 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
     let keys_dir = state_dir.join("keys");
     let alg = config.algorithm();
     // RSA key generation is CPU-bound for a moment; keep it off the async workers.
-    let key = tokio::task::spawn_blocking(move || keys::SigningKey::load_or_create(&keys_dir, alg))
+    let key = tokio::task::spawn_blocking(move || keyring::KeyRing::load_or_create(&keys_dir, alg))
         .await
         .context("generating the signing key")?
         .map_err(unusable)?;
@@ -193,6 +208,7 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
         key,
         store,
         limiter,
+        dpop: dpop::DpopState::default(),
         request_log: OnceLock::new(),
     });
     Ok(Bound {
@@ -245,6 +261,8 @@ fn public_router(state: AppState) -> Router {
         .route("/health", get(wellknown::health))
         .route("/ready", get(wellknown::ready))
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route("/oauth/revoke", post(revoke::revoke))
         .fallback(|| async { problem::not_found() })
         .with_state(state.clone());
     wrap(routes, middleware::from_fn_with_state(state, public_guard))

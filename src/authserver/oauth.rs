@@ -1,7 +1,9 @@
 //! `POST /oauth/token` for the `client_credentials` grant, row by row as authserver 0.2.2 decides
 //! it (§2.4): form → grant type → feature switch → client authentication → client status → client
-//! grants → resource → scope → mint. Tokens are RFC 9068 JWTs signed with the server key; every
-//! mint is recorded as an issuance (which pins the resource against deletion).
+//! grants → resource → scope → DPoP proof (when enabled and sent; see [`super::dpop`]) → mint.
+//! Tokens are RFC 9068 JWTs signed with the server key, bound to the proof key (`cnf.jkt`,
+//! `token_type: DPoP`) when a proof was sent; every mint is recorded as an issuance (which pins
+//! the resource against deletion).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -14,7 +16,7 @@ use serde_json::json;
 
 use super::problem::OAuthError;
 use super::store::{self, Client, ClientStatus, Issuance, Resource, UpdateError};
-use super::{AppState, form, keys};
+use super::{AppState, dpop, form, keys};
 
 /// The largest token request body the real server reads.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -38,15 +40,51 @@ struct AccessClaims<'a> {
     iat: i64,
     nbf: i64,
     exp: i64,
+    /// RFC 9449 §6: the thumbprint of the key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
 }
 
-/// `POST /oauth/token`.
+/// The `cnf` claim of a DPoP-bound token.
+#[derive(Debug, Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
+}
+
+/// A DPoP proof sent with a token request, and the URL its `htu` must name.
+struct SentProof<'r> {
+    proof: &'r str,
+    request_url: String,
+}
+
+/// `POST /oauth/token`. With DPoP on, a request carrying a `DPoP` header gets a fresh
+/// `DPoP-Nonce` on whatever it is answered (0.2.0+); with DPoP off the header is ignored.
 pub async fn token(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    match grant(&state, &parts.headers, parts.uri.query(), body).await {
+    let settings = state.config.dpop();
+    let sent = dpop::proof_header(&parts.headers)
+        .filter(|_| settings.enabled)
+        .map(|proof| SentProof {
+            proof,
+            request_url: dpop::request_url(&parts.headers, parts.uri.path()),
+        });
+    let mut response = match grant(
+        &state,
+        &parts.headers,
+        parts.uri.query(),
+        body,
+        sent.as_ref(),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if sent.is_some() {
+        let nonce = state.dpop.issue_nonce(settings.nonce_ttl);
+        dpop::add_nonce(response.headers_mut(), &nonce);
     }
+    response
 }
 
 async fn grant(
@@ -54,6 +92,7 @@ async fn grant(
     headers: &HeaderMap,
     query: Option<&str>,
     body: Body,
+    sent: Option<&SentProof<'_>>,
 ) -> Result<Response, OAuthError> {
     // 1. The form.
     let form = form::read(headers, query, body, MAX_FORM_BYTES)
@@ -137,7 +176,25 @@ async fn grant(
             OAuthError::bad_request("invalid_scope", format!("{SCOPE_PREFIX}{reason}"))
         })?;
 
-    mint(state, &client, resource.as_ref(), resource_param, &scopes)
+    // 8. The DPoP proof, when one was sent (and DPoP is on).
+    let bound = match sent {
+        Some(sent) => Some(
+            state
+                .dpop
+                .check(&state.config.dpop(), sent.proof, "POST", &sent.request_url)?
+                .jkt,
+        ),
+        None => None,
+    };
+
+    mint(
+        state,
+        &client,
+        resource.as_ref(),
+        resource_param,
+        &scopes,
+        bound.as_deref(),
+    )
 }
 
 /// Rows 7a–7c: the issued scopes (sorted, de-duplicated) or why the request is refused.
@@ -194,6 +251,7 @@ fn mint(
     resource: Option<&Resource>,
     resource_param: Option<&str>,
     scopes: &[String],
+    jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
     let config = &state.config;
     let iat = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -211,6 +269,7 @@ fn mint(
         iat,
         nbf: iat,
         exp,
+        cnf: jkt.map(|jkt| Confirmation { jkt }),
     };
     let token = state
         .key
@@ -240,7 +299,7 @@ fn mint(
 
     let mut body = json!({
         "access_token": token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
     });
     if !scope.is_empty() {
@@ -278,7 +337,7 @@ fn prune_issuances(issuances: &mut Vec<Issuance>, now: i64) {
 /// then each half form-URL-unescaped as the real server does. `None` when there is no usable
 /// Basic header (the form fields are used instead); a half that does not unescape becomes empty,
 /// which fails authentication.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = value.split_at_checked(6)?;
     if !scheme.eq_ignore_ascii_case("Basic ") {

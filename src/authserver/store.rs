@@ -110,6 +110,14 @@ pub struct Issuance {
     pub expires_at: i64,
 }
 
+/// A revoked access token (`POST /oauth/revoke`, `DELETE /admin/tokens/{jti}`), kept until the
+/// token would have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub jti: String,
+    pub expires_at: i64,
+}
+
 /// Everything the server keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Data {
@@ -119,6 +127,27 @@ pub struct Data {
     pub clients: Vec<Client>,
     #[serde(default)]
     pub issuances: Vec<Issuance>,
+    #[serde(default)]
+    pub revocations: Vec<Revocation>,
+}
+
+impl Data {
+    /// Whether the token `jti` was revoked.
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revocations.iter().any(|r| r.jti == jti)
+    }
+
+    /// Records a revocation of `jti` (valid until `expires_at`) and forgets revocations of tokens
+    /// that have expired since, so the list does not grow forever.
+    pub fn revoke(&mut self, jti: &str, expires_at: i64, now: i64) {
+        self.revocations.retain(|r| r.expires_at > now);
+        if !self.is_revoked(jti) {
+            self.revocations.push(Revocation {
+                jti: jti.to_owned(),
+                expires_at,
+            });
+        }
+    }
 }
 
 /// The registrations and where they are persisted.

@@ -10,9 +10,6 @@ use super::AppState;
 use super::config::AsConfig;
 use super::store::Data;
 
-const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const GRANT_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
 fn cached_json(body: &Value) -> Response {
     (
         StatusCode::OK,
@@ -40,19 +37,19 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// The metadata document, computed from the configuration and the registered scopes.
+///
+/// It advertises only what this server answers (upstream's document also names the authorization
+/// and registration endpoints, the user-facing grants and their features, which are not built
+/// here; a client that follows the document must not be sent to a 404). Members keep upstream's
+/// order; `response_types_supported` is required by RFC 8414 and is empty because there is no
+/// authorization endpoint.
 pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
     let iss = &config.issuer;
     // Endpoints are plain concatenation, like the real server (a trailing slash doubles up).
     let endpoint = |path: &str| Value::String(format!("{iss}{path}"));
-    let mut grants = vec!["authorization_code", "refresh_token"];
+    let mut grants = Vec::new();
     if config.client_credentials_enabled {
         grants.push("client_credentials");
-    }
-    if config.token_exchange_enabled {
-        grants.push(GRANT_TOKEN_EXCHANGE);
-    }
-    if config.xaa_enabled {
-        grants.push(GRANT_JWT_BEARER);
     }
     let mut scopes: Vec<&str> = data
         .resources
@@ -64,23 +61,19 @@ pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
 
     let mut doc = Map::new();
     doc.insert("issuer".into(), json!(iss));
-    doc.insert(
-        "authorization_endpoint".into(),
-        endpoint("/oauth/authorize"),
-    );
     doc.insert("token_endpoint".into(), endpoint("/oauth/token"));
-    doc.insert("registration_endpoint".into(), endpoint("/oauth/register"));
     doc.insert("revocation_endpoint".into(), endpoint("/oauth/revoke"));
     doc.insert(
         "introspection_endpoint".into(),
         endpoint("/oauth/introspect"),
     );
     doc.insert("jwks_uri".into(), endpoint("/.well-known/jwks.json"));
-    doc.insert("response_types_supported".into(), json!(["code"]));
+    doc.insert("response_types_supported".into(), json!([]));
     doc.insert("grant_types_supported".into(), json!(grants));
+    // A public client (`none`) cannot use client_credentials, the only grant here.
     doc.insert(
         "token_endpoint_auth_methods_supported".into(),
-        json!(["none", "client_secret_basic", "client_secret_post"]),
+        json!(["client_secret_basic", "client_secret_post"]),
     );
     doc.insert(
         "introspection_endpoint_auth_methods_supported".into(),
@@ -90,42 +83,23 @@ pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
         "revocation_endpoint_auth_methods_supported".into(),
         json!(["none", "client_secret_basic", "client_secret_post"]),
     );
-    doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
     if !scopes.is_empty() {
         doc.insert("scopes_supported".into(), json!(scopes));
     }
     doc.insert("resource_indicators_supported".into(), json!(true));
-    if config.cimd_enabled {
-        doc.insert("client_id_metadata_document_supported".into(), json!(true));
-    }
     if config.dpop_enabled {
         doc.insert(
             "dpop_signing_alg_values_supported".into(),
             json!(["ES256", "RS256", "PS256"]),
         );
     }
-    if config.token_exchange_enabled {
-        doc.insert("authplane_agent_identity_supported".into(), json!(true));
-    }
-    if config.xaa_enabled {
-        doc.insert("identity_assertion_supported".into(), json!(true));
-    }
-    doc.insert(
-        "authorization_response_iss_parameter_supported".into(),
-        json!(true),
-    );
-    if config.xaa_enabled {
-        doc.insert(
-            "authorization_grant_profiles_supported".into(),
-            json!(["urn:ietf:params:oauth:grant-profile:id-jag"]),
-        );
-    }
     Value::Object(doc)
 }
 
-/// `GET /.well-known/jwks.json`: the current public key.
+/// `GET /.well-known/jwks.json`: the current public key, and the previous one while tokens it
+/// signed may still be valid.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    cached_json(&json!({"keys": [state.key.jwk()]}))
+    cached_json(&json!({"keys": state.key.jwks()}))
 }
 
 fn now_seconds() -> String {
@@ -175,9 +149,11 @@ mod tests {
         let doc = metadata_document(&config, &Data::default());
         assert_eq!(doc["token_endpoint"], "http://localhost:9000/oauth/token");
         assert!(doc.get("scopes_supported").is_none());
+        assert!(doc.get("authorization_endpoint").is_none());
+        assert!(doc.get("registration_endpoint").is_none());
         let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
         assert_eq!(keys[0], "issuer");
-        assert_eq!(keys[6], "jwks_uri");
+        assert_eq!(keys[4], "jwks_uri");
         let data = Data {
             resources: vec![
                 resource_with_scopes(&["b", "a"]),
@@ -187,22 +163,16 @@ mod tests {
         };
         let doc = metadata_document(&config, &data);
         assert_eq!(doc["scopes_supported"], json!(["a", "b", "c"]));
-        assert_eq!(doc["grant_types_supported"].as_array().unwrap().len(), 5);
+        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
 
         let env = [
             ("AUTHPLANE_CLIENT_CREDENTIALS_ENABLED", "false"),
             ("AUTHPLANE_DPOP_ENABLED", "no"),
-            ("AUTHPLANE_TOKEN_EXCHANGE_ENABLED", "0"),
-            ("AUTHPLANE_XAA_ENABLED", "off"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let config = AsConfig::from_vars(&Vars::from_parts(env, Vec::new()));
         let doc = metadata_document(&config, &Data::default());
-        assert_eq!(
-            doc["grant_types_supported"],
-            json!(["authorization_code", "refresh_token"])
-        );
+        assert_eq!(doc["grant_types_supported"], json!([]));
         assert!(doc.get("dpop_signing_alg_values_supported").is_none());
-        assert!(doc.get("identity_assertion_supported").is_none());
     }
 }

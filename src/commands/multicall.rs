@@ -3,8 +3,8 @@
 //! this binary honours the image contract (`ENTRYPOINT ["/authserver"]`, `CMD ["serve"]`).
 //!
 //! Differences from `serve authserver`, because it runs inside a container: configuration comes
-//! from the process environment only (no `.env`), the state lives in `/data` when that is a
-//! writable directory (else `./data`), and a host-less address (`:9000`) binds every interface —
+//! from the process environment only (no `.env`), the state lives in `./data` (the real server's
+//! relative default; the image's WORKDIR is /data), and a host-less address (`:9000`) binds every interface —
 //! the host publishes the ports on 127.0.0.1.
 
 use std::path::PathBuf;
@@ -69,15 +69,10 @@ pub async fn run(args: Vec<String>, reporter: &Reporter) -> anyhow::Result<Outco
     }
 }
 
-/// `/data` when it is a writable directory (the image's WORKDIR/volume), else `./data`.
+/// `data` under the working directory, like the real server's default paths (`data/authserver.db`,
+/// `data/keys`): `/data/data` in the published image (WORKDIR /data, the volume), `/data` in an
+/// image without a WORKDIR. No fallback: a directory it cannot write is the error the real
+/// server reports too.
 fn state_dir() -> PathBuf {
-    let data = PathBuf::from("/data");
-    let probe = data.join(format!(".authplane-dev-probe-{}", std::process::id()));
-    let writable = data.is_dir() && std::fs::write(&probe, b"").is_ok();
-    if writable {
-        let _ = std::fs::remove_file(&probe);
-        data
-    } else {
-        PathBuf::from("data")
-    }
+    PathBuf::from("data")
 }

@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::cli::ServeEchoArgs;
 use crate::commands::Context;
 use crate::config::{Settings, var};
-use crate::echo::{EchoConfig, EchoServer, StartError, is_loopback_issuer};
+use crate::echo::{
+    EchoConfig, EchoServer, InboundDpop, StartError, is_loopback_issuer, revocation,
+};
 use crate::exit::{ConfigError, EnvError};
 use crate::report::Outcome;
 
@@ -27,12 +29,22 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
     let ready = server.ready().clone();
     let scopes = ready.scopes.join(" ");
     let summary = format!(
-        "echo: listening on {}, audience {}, issuer {}, scopes {}{}",
+        "echo: listening on {}, audience {}, issuer {}, scopes {}{}{}{}",
         ready.mcp_url,
         ready.audience,
         ready.issuer,
         scopes,
-        if ready.dev_mode { " (dev mode)" } else { "" }
+        if ready.dev_mode { " (dev mode)" } else { "" },
+        match ready.dpop {
+            InboundDpop::Off => "",
+            InboundDpop::Allowed => ", DPoP allowed",
+            InboundDpop::Required => ", DPoP required",
+        },
+        if ready.revocation {
+            ", revocation checked by introspection"
+        } else {
+            ""
+        }
     );
     run.pass(
         timer,
@@ -44,6 +56,8 @@ pub async fn run(args: &ServeEchoArgs, ctx: &Context<'_>) -> anyhow::Result<Outc
             "issuer": ready.issuer,
             "scopes": ready.scopes,
             "dev_mode": ready.dev_mode,
+            "dpop": ready.dpop.as_str(),
+            "revocation": ready.revocation,
         }),
     );
     if !ctx.reporter.json() {
@@ -99,6 +113,36 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
             fix: format!("set {}=mcp:echo", var::SCOPES),
         });
     }
+    let revocation = if settings.echo_revocation {
+        let file = revocation::path(&settings.run_dir);
+        let how = format!(
+            "run `authplane-dev up` (it registers the echo server's introspection client), or unset \
+             {}",
+            var::DEV_ECHO_REVOCATION
+        );
+        match revocation::load(&settings.run_dir) {
+            Ok(Some(stored)) => Some(stored.credentials()),
+            Ok(None) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} is on but {} does not exist. Why: checking revocation means introspecting \
+                     every token, which the authorization server answers only for a registered \
+                     client (the issuing client or a runtime client of the resource). Fix: {how}",
+                    var::DEV_ECHO_REVOCATION,
+                    file.display()
+                )));
+            }
+            Err(e) => {
+                return Err(ConfigError::Invalid(format!(
+                    "{} is on but the echo server's introspection client cannot be read: {e:#}. \
+                     Fix: delete {} and {how}",
+                    var::DEV_ECHO_REVOCATION,
+                    file.display()
+                )));
+            }
+        }
+    } else {
+        None
+    };
     Ok(EchoConfig {
         issuer: settings.sdk_issuer.clone(),
         audience: settings.audience(),
@@ -106,6 +150,8 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
         dev_mode,
         bind: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)),
         allowed_hosts: args.allowed_host.clone(),
+        dpop: settings.echo_dpop,
+        revocation,
     })
 }
 

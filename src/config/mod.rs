@@ -12,12 +12,17 @@ use crate::exit::ConfigError;
 
 mod env_file;
 mod names;
+mod slug;
 
 pub use env_file::{
     ENV_FILE_HEADER, append_missing_secrets, env_file_written_by_us, generate_secret,
     initial_env_text, read_env_file, write_initial_env_file,
 };
-pub use names::{AUTHSERVER_PASSTHROUGH, DOCUMENTED, UnknownName, unknown_names, var};
+pub use names::{
+    AUTHSERVER_PASSTHROUGH, DOCUMENTED, MCP_SERVER_SIDE, UnknownName, read_by_authserver,
+    unknown_names, var,
+};
+pub use slug::derived_slug;
 
 /// Built-in defaults.
 pub mod default {
@@ -188,6 +193,45 @@ pub struct Overrides {
     pub backend: Option<Backend>,
     pub image: Option<String>,
     pub mcp_url: Option<String>,
+    /// `verify --scope`: the scope to ask for (as `AUTHPLANE_DEV_SCOPE`).
+    pub scope: Option<String>,
+    /// `verify --slug`: the slug of the resource to register (as `AUTHPLANE_DEV_RESOURCE_SLUG`).
+    pub slug: Option<String>,
+    /// `verify --dpop`: the echo server must accept DPoP-bound tokens (`off` becomes `allowed`).
+    pub dpop: bool,
+}
+
+/// The echo server's inbound DPoP mode (RFC 9449), authplane-sdk's three modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InboundDpop {
+    /// Bearer tokens only; a DPoP-bound token or a proof is refused (the SDK's default).
+    #[default]
+    Off,
+    /// Bearer tokens and DPoP-bound tokens (with `Authorization: DPoP` and a fresh proof).
+    Allowed,
+    /// DPoP-bound tokens only.
+    Required,
+}
+
+impl InboundDpop {
+    /// The setting's spelling: `off`, `allowed`, `required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundDpop::Off => "off",
+            InboundDpop::Allowed => "allowed",
+            InboundDpop::Required => "required",
+        }
+    }
+
+    /// Parses the setting (case-insensitive; `false`/`true` are accepted for off/allowed).
+    pub fn parse(value: &str) -> Option<InboundDpop> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "off" | "false" | "0" | "no" => Some(InboundDpop::Off),
+            "allowed" | "on" | "true" | "1" | "yes" => Some(InboundDpop::Allowed),
+            "required" => Some(InboundDpop::Required),
+            _ => None,
+        }
+    }
 }
 
 /// The resolved configuration every command works from.
@@ -232,8 +276,14 @@ pub struct Settings {
     /// `AUTHPLANE_DEV_BEHIND_PROXY`: a proxy serves `AUTHPLANE_BASE_URL` / the issuer and
     /// forwards to the listeners, so their ports may differ (the port rules become warnings).
     pub behind_proxy: bool,
+    /// `AUTHPLANE_DEV_ECHO_REVOCATION`: the echo server checks every token for revocation through
+    /// the AS's introspection endpoint, with a client `up` registers for it.
+    pub echo_revocation: bool,
     /// `AUTHPLANE_*` names that are set but read by nothing (typos), for a warning.
     pub unknown_names: Vec<UnknownName>,
+    /// The echo server's inbound DPoP mode (`AUTHPLANE_DEV_ECHO_DPOP`; `verify --dpop` raises
+    /// `off` to `allowed`).
+    pub echo_dpop: InboundDpop,
 }
 
 impl Settings {
@@ -258,6 +308,12 @@ impl Settings {
         }
         if let Some(url) = &overrides.mcp_url {
             vars.set_flag(var::DEV_MCP_URL, url.clone());
+        }
+        if let Some(scope) = &overrides.scope {
+            vars.set_flag(var::DEV_SCOPE, scope.clone());
+        }
+        if let Some(slug) = &overrides.slug {
+            vars.set_flag(var::DEV_RESOURCE_SLUG, slug.clone());
         }
 
         let text = |name: &str, default: &str| -> String {
@@ -338,9 +394,44 @@ impl Settings {
             check_http_url(name, value)?;
         }
 
+        let mut echo_dpop = match vars.non_empty(var::DEV_ECHO_DPOP) {
+            None => InboundDpop::Off,
+            Some(value) => InboundDpop::parse(value).ok_or_else(|| ConfigError::InvalidValue {
+                name: var::DEV_ECHO_DPOP.into(),
+                value: value.into(),
+                reason: "it must be off, allowed or required".into(),
+                fix: format!(
+                    "set {}=allowed to accept DPoP-bound tokens (or remove it: off is the default)",
+                    var::DEV_ECHO_DPOP
+                ),
+            })?,
+        };
+        if overrides.dpop && echo_dpop == InboundDpop::Off {
+            echo_dpop = InboundDpop::Allowed;
+            vars.set_flag(var::DEV_ECHO_DPOP, echo_dpop.as_str());
+        }
+
         let behind_proxy = vars
             .non_empty(var::DEV_BEHIND_PROXY)
             .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        let echo_revocation = match vars.non_empty(var::DEV_ECHO_REVOCATION) {
+            None => false,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::InvalidValue {
+                        name: var::DEV_ECHO_REVOCATION.into(),
+                        value: v.into(),
+                        reason: "it must be true/1/yes or false/0/no".into(),
+                        fix: format!(
+                            "set {}=true to check revocation, or remove it",
+                            var::DEV_ECHO_REVOCATION
+                        ),
+                    });
+                }
+            },
+        };
         let unknown_names = unknown_names(&vars);
         // Children (the embedded servers, the container) see the resolved values, so a value
         // derived here is the one they use too.
@@ -359,7 +450,9 @@ impl Settings {
 
         Ok(Settings {
             behind_proxy,
+            echo_revocation,
             unknown_names,
+            echo_dpop,
             admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),
             session_secret: vars.non_empty(var::SESSION_SECRET).map(str::to_owned),
             server_issuer,
@@ -429,6 +522,9 @@ impl Settings {
             backend: flag(var::DEV_AS).map(|_| self.backend),
             image: flag(var::DEV_IMAGE),
             mcp_url: flag(var::DEV_MCP_URL),
+            scope: flag(var::DEV_SCOPE),
+            slug: flag(var::DEV_RESOURCE_SLUG),
+            dpop: self.vars.source(var::DEV_ECHO_DPOP) == Source::Flag,
         };
         Settings::load(&self.env_file, false, &self.run_dir, &overrides)
     }
@@ -458,13 +554,27 @@ impl Settings {
     }
 
     /// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
-    /// resource identifier a token must be minted for. Call it once, right after resolving, in
-    /// every verb that mints or checks for the dialled server (`verify`, `token`, `doctor`).
+    /// resource identifier a token must be minted for, and without a slug set (`--slug`,
+    /// `AUTHPLANE_DEV_RESOURCE_SLUG`) the resource's slug is derived from that URI
+    /// ([`derived_slug`]), so the echo server's `demo-mcp` and each server you dial keep their
+    /// own registration. Call it once, right after resolving, in every verb that mints or checks
+    /// for the dialled server (`verify`, `token`, `doctor`).
     pub fn use_dialled_resource(&mut self) {
-        if !self.dials_embedded_echo() && self.vars.source(var::DEV_RESOURCE_URI) == Source::Default
-        {
+        if self.dials_embedded_echo() {
+            return;
+        }
+        if self.vars.source(var::DEV_RESOURCE_URI) == Source::Default {
             self.resource_uri.clone_from(&self.mcp_url);
         }
+        if self.vars.source(var::DEV_RESOURCE_SLUG) == Source::Default {
+            self.resource_slug = derived_slug(&self.resource_uri);
+        }
+    }
+
+    /// True when the scope to ask for was named (`--scope`, `AUTHPLANE_DEV_SCOPE`); otherwise
+    /// `verify` takes a dialled server's scopes from its metadata (`scopes_supported`).
+    pub fn scope_given(&self) -> bool {
+        self.vars.source(var::DEV_SCOPE) != Source::Default
     }
 }
 
@@ -557,6 +667,26 @@ mod tests {
         assert_eq!(s.resource_slug, "demo-mcp");
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.port, 8080);
+    }
+
+    #[test]
+    fn verify_dpop_raises_an_off_echo_to_allowed_and_keeps_required() {
+        let dpop = Overrides {
+            dpop: true,
+            ..Overrides::default()
+        };
+        assert_eq!(
+            resolve(&[], &[], &Overrides::default()).echo_dpop,
+            InboundDpop::Off
+        );
+        let s = resolve(&[], &[], &dpop);
+        assert_eq!(s.echo_dpop, InboundDpop::Allowed);
+        assert_eq!(s.vars.get(var::DEV_ECHO_DPOP), Some("allowed"));
+        let s = resolve(&[("AUTHPLANE_DEV_ECHO_DPOP", "required")], &[], &dpop);
+        assert_eq!(s.echo_dpop, InboundDpop::Required);
+        let vars = Vars::from_parts(pairs(&[("AUTHPLANE_DEV_ECHO_DPOP", "sometimes")]), vec![]);
+        let err = Settings::resolve(vars, &dpop, Path::new(".env"), Path::new(".run")).unwrap_err();
+        assert!(err.to_string().contains("AUTHPLANE_DEV_ECHO_DPOP"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod var {
     pub const PORT: &str = "PORT";
     pub const SCOPES: &str = "AUTHPLANE_SCOPES";
     pub const DEV_MODE: &str = "AUTHPLANE_DEV_MODE";
+    pub const DEV_ECHO_DPOP: &str = "AUTHPLANE_DEV_ECHO_DPOP";
     pub const DEV_ADMIN_URL: &str = "AUTHPLANE_DEV_ADMIN_URL";
     pub const DEV_PUBLIC_URL: &str = "AUTHPLANE_DEV_PUBLIC_URL";
     pub const DEV_SCOPE: &str = "AUTHPLANE_DEV_SCOPE";
@@ -27,6 +28,7 @@ pub mod var {
     pub const DEV_IMAGE: &str = "AUTHPLANE_DEV_IMAGE";
     pub const DEV_CONTAINER: &str = "AUTHPLANE_DEV_CONTAINER";
     pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
+    pub const DEV_ECHO_REVOCATION: &str = "AUTHPLANE_DEV_ECHO_REVOCATION";
 }
 
 /// The variables documented in the docs/configuration.md table, in table order.
@@ -42,6 +44,7 @@ pub const DOCUMENTED: &[&str] = &[
     var::PORT,
     var::SCOPES,
     var::DEV_MODE,
+    var::DEV_ECHO_DPOP,
     var::DEV_ADMIN_URL,
     var::DEV_PUBLIC_URL,
     var::DEV_SCOPE,
@@ -52,6 +55,7 @@ pub const DOCUMENTED: &[&str] = &[
     var::DEV_IMAGE,
     var::DEV_CONTAINER,
     var::DEV_BEHIND_PROXY,
+    var::DEV_ECHO_REVOCATION,
 ];
 
 /// Variables the real authserver reads that authplane-dev passes through without interpreting
@@ -66,6 +70,9 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY",
     "AUTHPLANE_DCR_MODE",
     "AUTHPLANE_DPOP_ENABLED",
+    "AUTHPLANE_DPOP_NONCE_TTL",
+    "AUTHPLANE_DPOP_PROOF_LIFETIME",
+    "AUTHPLANE_DPOP_REQUIRE_NONCE",
     "AUTHPLANE_LOG_FORMAT",
     "AUTHPLANE_LOG_LEVEL",
     "AUTHPLANE_OAUTH_REQUIRE_SCOPE",
@@ -74,7 +81,6 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_RATE_LIMIT_BURST",
     "AUTHPLANE_RATE_LIMIT_ENABLED",
     "AUTHPLANE_RATE_LIMIT_RPS",
-    "AUTHPLANE_RESOURCE",
     "AUTHPLANE_RESOURCE_SCOPES",
     "AUTHPLANE_RESOURCE_URI",
     "AUTHPLANE_SERVER_ALLOWED_ORIGINS",
@@ -90,6 +96,27 @@ pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_XAA_ENABLED",
 ];
 
+/// Variables the MCP server side reads (our echo server, the Authplane SDKs), never the
+/// authorization server (reference §1.3, "SDK-side"): kept out of the AS container.
+pub const MCP_SERVER_SIDE: &[&str] = &[
+    var::ISSUER,
+    var::BASE_URL,
+    var::MCP_PATH,
+    var::PORT,
+    var::SCOPES,
+    var::DEV_MODE,
+    "AUTHPLANE_RESOURCE",
+];
+
+/// Whether the real authorization server may read `name`: an `AUTHPLANE_*` variable that is
+/// neither authplane-dev's own (`AUTHPLANE_DEV_*`) nor the MCP server side's. Names the reference
+/// does not list pass too: the real server reads more than it lists.
+pub fn read_by_authserver(name: &str) -> bool {
+    name.starts_with("AUTHPLANE_")
+        && !name.starts_with("AUTHPLANE_DEV_")
+        && !MCP_SERVER_SIDE.contains(&name)
+}
+
 /// A variable name that is set but that nothing reads, with the closest name that something does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownName {
@@ -104,7 +131,13 @@ pub struct UnknownName {
 /// name only when it is within a few typos of a known one, because the real authserver reads
 /// more variables than the reference lists and an unrelated name may be one of them.
 pub fn unknown_names(vars: &Vars) -> Vec<UnknownName> {
-    let known = || DOCUMENTED.iter().chain(AUTHSERVER_PASSTHROUGH).copied();
+    let known = || {
+        DOCUMENTED
+            .iter()
+            .chain(AUTHSERVER_PASSTHROUGH)
+            .chain(MCP_SERVER_SIDE)
+            .copied()
+    };
     vars.values
         .iter()
         .filter(|(name, _)| name.starts_with("AUTHPLANE_") && !known().any(|k| k == *name))

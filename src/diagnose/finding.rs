@@ -20,6 +20,7 @@ pub enum Code {
     ImageUnavailable,
     PortInUse,
     AsUnreachable,
+    VolumeUnwritable,
     JwksInvalid,
     AsServerError,
     AdminKeyRejected,
@@ -32,6 +33,9 @@ pub enum Code {
     McpUnreachable,
     McpHandshakeFailed,
     ScopeNotEnforced,
+    DpopNotBound,
+    DpopNotEnforced,
+    RevocationIgnored,
     ClockSkew,
     WeakSecret,
     FilePermissions,
@@ -47,6 +51,7 @@ impl Code {
         Code::ImageUnavailable,
         Code::PortInUse,
         Code::AsUnreachable,
+        Code::VolumeUnwritable,
         Code::JwksInvalid,
         Code::AsServerError,
         Code::AdminKeyRejected,
@@ -59,6 +64,9 @@ impl Code {
         Code::McpUnreachable,
         Code::McpHandshakeFailed,
         Code::ScopeNotEnforced,
+        Code::DpopNotBound,
+        Code::DpopNotEnforced,
+        Code::RevocationIgnored,
         Code::ClockSkew,
         Code::WeakSecret,
         Code::FilePermissions,
@@ -74,6 +82,7 @@ impl Code {
             Code::ImageUnavailable => "image_unavailable",
             Code::PortInUse => "port_in_use",
             Code::AsUnreachable => "as_unreachable",
+            Code::VolumeUnwritable => "volume_unwritable",
             Code::JwksInvalid => "jwks_invalid",
             Code::AsServerError => "as_server_error",
             Code::AdminKeyRejected => "admin_key_rejected",
@@ -86,6 +95,9 @@ impl Code {
             Code::McpUnreachable => "mcp_unreachable",
             Code::McpHandshakeFailed => "mcp_handshake_failed",
             Code::ScopeNotEnforced => "scope_not_enforced",
+            Code::DpopNotBound => "dpop_not_bound",
+            Code::DpopNotEnforced => "dpop_not_enforced",
+            Code::RevocationIgnored => "revocation_ignored",
             Code::ClockSkew => "clock_skew",
             Code::WeakSecret => "weak_secret",
             Code::FilePermissions => "file_permissions",
@@ -104,6 +116,7 @@ impl Code {
             | Code::ImageUnavailable
             | Code::PortInUse
             | Code::AsUnreachable
+            | Code::VolumeUnwritable
             | Code::AsServerError
             | Code::McpUnreachable => Exit::Environment,
             Code::ConfigInvalid => Exit::Usage,

@@ -1,20 +1,27 @@
 //! The bearer-token guard in front of the MCP service, and the RFC 9728 metadata routes.
 //!
 //! Owns every 401/403 the echo server sends. Verification itself is authplane-sdk's
-//! ([`AuthplaneResource::verify`]); this module only finds the token, maps SDK errors to status
-//! codes and `WWW-Authenticate` challenges, and enforces the required scopes (the SDK parses scopes
-//! but does not enforce them). It runs before rmcp sees the request, for every HTTP method, so an
-//! unauthenticated caller never reaches session handling.
+//! ([`AuthplaneResource::verify`], or [`AuthplaneResource::verify_with_context`] when inbound DPoP
+//! is on); this module only finds the token, builds the DPoP request context, maps SDK errors to
+//! status codes and `WWW-Authenticate` challenges, and enforces the required scopes (the SDK parses
+//! scopes but does not enforce them). It runs before rmcp sees the request, for every HTTP method,
+//! so an unauthenticated caller never reaches session handling.
+//!
+//! With inbound DPoP on, `Authorization: DPoP <token>` plus a `DPoP` proof is accepted for a
+//! DPoP-bound token; the proof's `htu` must name `<audience scheme>://<Host header><path>` (the URL
+//! the client dialled). A `Bearer` request never carries a proof to the SDK, so a bound token sent
+//! as `Bearer` is refused (RFC 9449 §7.1). DPoP requests skip the accepted-token memory: every
+//! proof is single-use and must meet the SDK.
 
 use std::sync::Arc;
 
 use authplane_sdk::{
-    AuthplaneResource, ProtectedResourceMetadata, VerifiedClaims, VerifierError, http_status,
-    www_authenticate_for_missing_credentials,
+    AuthplaneResource, DpopRequestContext, ProtectedResourceMetadata, VerifiedClaims,
+    VerifierError, http_status, www_authenticate_for_missing_credentials,
 };
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -36,28 +43,36 @@ pub struct Rejection {
 /// Shared state of the guard and the PRM routes.
 pub struct Guard {
     verifier: AuthplaneResource,
-    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe).
-    verified: VerifiedTokens,
+    /// Tokens the verifier accepted a moment ago (see [`super::verified`] for why that is safe);
+    /// `None` when revocation is checked, so a revocation takes effect on the next request.
+    verified: Option<VerifiedTokens>,
     scopes: Vec<String>,
     prm: ProtectedResourceMetadata,
     rejections: Option<UnboundedSender<Rejection>>,
+    /// The scheme (`http`/`https`) of DPoP proof `htu`s when inbound DPoP is on; `None` when off.
+    dpop_scheme: Option<String>,
 }
 
 impl Guard {
-    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND).
-    /// Rejections are sent to `rejections` when given.
+    /// A guard that verifies with `verifier` and requires every scope in `scopes` (AND),
+    /// remembering accepted tokens for a moment when `remember` is set. Rejections are sent to
+    /// `rejections` when given. `dpop_scheme` is `Some(scheme of the audience)` when the verifier
+    /// was built with inbound DPoP, so `DPoP` requests are accepted.
     pub fn new(
         verifier: AuthplaneResource,
         scopes: Vec<String>,
+        remember: bool,
         rejections: Option<UnboundedSender<Rejection>>,
+        dpop_scheme: Option<String>,
     ) -> Guard {
         let prm = verifier.prm_response();
         Guard {
             verifier,
-            verified: VerifiedTokens::default(),
+            verified: remember.then(VerifiedTokens::default),
             scopes,
             prm,
             rejections,
+            dpop_scheme,
         }
     }
 
@@ -66,34 +81,69 @@ impl Guard {
         self.verifier.resource_metadata_url()
     }
 
-    /// Checks one request's `Authorization` header: the verified claims, or the response to send.
+    /// Checks one request (its `Authorization` and `DPoP` headers, method and path): the
+    /// verified claims, or the response to send.
     pub async fn check(
         &self,
-        authorization: Option<&HeaderValue>,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
     ) -> Result<Arc<VerifiedClaims>, Denial> {
-        let Some(value) = authorization else {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(Denial::missing(self.resource_metadata_url()));
         };
-        let token = match bearer_token(value) {
-            Ok(token) => token,
+        let (scheme, token) = match credentials(value, self.dpop_scheme.is_some()) {
+            Ok(found) => found,
             Err(reason) => {
-                // No usable bearer credentials at all: same challenge as a missing header.
+                // No usable credentials at all: same challenge as a missing header.
                 let mut denial = Denial::missing(self.resource_metadata_url());
                 denial.description = reason;
                 return Err(denial);
             }
         };
-        let claims = if let Some(claims) = self.verified.get(token) {
-            claims
-        } else {
-            let claims = Arc::new(
-                self.verifier
-                    .verify(token)
-                    .await
-                    .map_err(|err| Denial::from_verifier(&self.verifier, &err))?,
-            );
-            self.verified.insert(token, claims.clone());
-            claims
+        let refuse = |err: VerifierError| Denial::from_verifier(&self.verifier, &err);
+        let claims = match (scheme, &self.dpop_scheme) {
+            (Scheme::Dpop, Some(url_scheme)) => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let url = format!("{url_scheme}://{host}{path}");
+                let proofs = headers
+                    .get_all("dpop")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok());
+                let context =
+                    DpopRequestContext::from_header_values(method.as_str(), &url, proofs, None)
+                        .map_err(refuse)?;
+                Arc::new(
+                    self.verifier
+                        .verify_with_context(token, &context)
+                        .await
+                        .map_err(refuse)?,
+                )
+            }
+            _ => {
+                if let Some(claims) = self.verified.as_ref().and_then(|v| v.get(token)) {
+                    claims
+                } else {
+                    let outcome = match &self.dpop_scheme {
+                        // A Bearer request carries no proof to the SDK, whatever it sent: a bound
+                        // token fails, and a DPoP-only resource refuses unbound ones.
+                        Some(_) => {
+                            let context =
+                                DpopRequestContext::new(method.as_str(), path, None, None);
+                            self.verifier.verify_with_context(token, &context).await
+                        }
+                        None => self.verifier.verify(token).await,
+                    };
+                    let claims = Arc::new(outcome.map_err(refuse)?);
+                    if let Some(verified) = &self.verified {
+                        verified.insert(token, claims.clone());
+                    }
+                    claims
+                }
+            }
         };
         let missing: Vec<&str> = self
             .scopes
@@ -156,6 +206,7 @@ impl Denial {
         let status = StatusCode::from_u16(http_status(err)).unwrap_or(StatusCode::UNAUTHORIZED);
         let error = match err {
             VerifierError::InsufficientScope { .. } => "insufficient_scope",
+            VerifierError::DpopMultipleProofs => "invalid_dpop_proof",
             VerifierError::MetadataUnavailable { .. } | VerifierError::JwksUnavailable { .. } => {
                 "temporarily_unavailable"
             }
@@ -184,14 +235,32 @@ impl Denial {
 /// The longest unsupported scheme a refusal repeats (`Negotiate`, `Digest`, `DPoP` are shorter).
 const SCHEME_SHOWN: usize = 12;
 
+/// The authorization scheme a request used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
 /// The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive
 /// (RFC 7235 §2.1).
+#[cfg(test)]
 fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
+    credentials(value, false).map(|(_, token)| token)
+}
+
+/// The scheme and token of an `Authorization` header: `Bearer`, or `DPoP` when `accept_dpop`
+/// (schemes are case-insensitive, RFC 7235 §2.1).
+fn credentials(value: &HeaderValue, accept_dpop: bool) -> Result<(Scheme, &str), String> {
     let text = value
         .to_str()
         .map_err(|_| "the Authorization header is not visible ASCII".to_owned())?;
     let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let found = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if accept_dpop && scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         // A long "scheme" is a bare token or another secret: this reason goes to the log and
         // back in the challenge, so it is not repeated, not even in part.
         if scheme.chars().count() > SCHEME_SHOWN {
@@ -204,12 +273,19 @@ fn bearer_token(value: &HeaderValue) -> Result<&str, String> {
         return Err(format!(
             "authorization scheme {scheme:?} is not supported; send Authorization: Bearer <access token>"
         ));
-    }
+    };
     let token = token.trim();
     if token.is_empty() {
-        return Err("the Bearer authorization header carries no token".to_owned());
+        return Err(format!(
+            "the {} authorization header carries no token",
+            if found == Scheme::Bearer {
+                "Bearer"
+            } else {
+                "DPoP"
+            }
+        ));
     }
-    Ok(token)
+    Ok((found, token))
 }
 
 /// axum middleware (`from_fn_with_state`) guarding the MCP service.
@@ -219,7 +295,7 @@ pub async fn require_token(
     next: Next,
 ) -> Response {
     let outcome = guard
-        .check(request.headers().get(header::AUTHORIZATION))
+        .check(request.headers(), request.method(), request.uri().path())
         .await;
     match outcome {
         Ok(claims) => {

@@ -13,6 +13,7 @@
 //! routes statelessly even while legacy session mode is on.
 
 pub mod auth;
+pub mod revocation;
 pub mod tool;
 pub mod verified;
 
@@ -21,7 +22,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authplane_sdk::{AuthplaneClient, AuthplaneError, FetchSettings};
+use authplane_sdk::{
+    AuthplaneClient, AuthplaneError, FetchSettings, InboundDPoPOptions, ResourceOptions,
+    RevocationConfig,
+};
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
@@ -33,6 +37,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
+pub use crate::config::InboundDpop;
 pub use auth::Rejection;
 pub use tool::{EchoServer as EchoTool, SERVER_NAME};
 
@@ -57,6 +62,48 @@ pub struct EchoConfig {
     pub bind: SocketAddr,
     /// `Host` header values accepted besides localhost / 127.0.0.1 / ::1 (DNS-rebinding guard).
     pub allowed_hosts: Vec<String>,
+    /// Whether DPoP-bound tokens are accepted (`AUTHPLANE_DEV_ECHO_DPOP`).
+    pub dpop: InboundDpop,
+    /// Check every token for revocation through the AS's introspection endpoint with these
+    /// credentials (`AUTHPLANE_DEV_ECHO_REVOCATION`); `None` trusts a valid signature alone.
+    pub revocation: Option<IntrospectionCredentials>,
+}
+
+/// The confidential client the echo server introspects with: the issuing client or, as `up`
+/// registers it, a runtime client of the resource (authserver answers nobody else).
+#[derive(Clone)]
+pub struct IntrospectionCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for IntrospectionCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionCredentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The verifier's options: authplane-sdk's `RevocationConfig`, fail closed (an AS that cannot
+/// answer the introspection call means no request is let through), when revocation checking is on.
+/// The inbound DPoP mode is the SDK's `with_inbound_dpop`.
+fn resource_options(config: &EchoConfig) -> ResourceOptions {
+    let mut options = match config.dpop {
+        InboundDpop::Off => ResourceOptions::default(),
+        InboundDpop::Allowed => {
+            ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::default())
+        }
+        InboundDpop::Required => {
+            ResourceOptions::default().with_inbound_dpop(InboundDPoPOptions::required())
+        }
+    };
+    options.revocation = config.revocation.as_ref().map(|c| RevocationConfig {
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        fail_open: false,
+    });
+    options
 }
 
 /// Why the echo server could not start. Each variant carries the values a user needs.
@@ -101,6 +148,9 @@ pub struct Ready {
     pub issuer: String,
     pub scopes: Vec<String>,
     pub dev_mode: bool,
+    pub dpop: InboundDpop,
+    /// Whether every token is checked for revocation (introspection).
+    pub revocation: bool,
 }
 
 /// A started echo server: port bound, verifier built, not yet answering.
@@ -155,7 +205,10 @@ impl EchoServer {
                 message: e.to_string(),
             });
         }
-        let verifier = match client.resource(&config.audience, &config.scopes).await {
+        let verifier = match client
+            .resource_with_options(&config.audience, &config.scopes, resource_options(&config))
+            .await
+        {
             Ok(v) => v,
             Err(e) => {
                 client.aclose().await;
@@ -167,7 +220,18 @@ impl EchoServer {
         };
 
         let (tx, rx) = unbounded_channel();
-        let guard = Arc::new(auth::Guard::new(verifier, config.scopes.clone(), Some(tx)));
+        let dpop_scheme =
+            (config.dpop != InboundDpop::Off).then(|| audience_url.scheme().to_owned());
+        // With revocation checking on, every request meets the SDK (and the introspection call):
+        // remembering accepted tokens would let a revoked one through until the entry expired.
+        let remember = config.revocation.is_none();
+        let guard = Arc::new(auth::Guard::new(
+            verifier,
+            config.scopes.clone(),
+            remember,
+            Some(tx),
+            dpop_scheme,
+        ));
         let resource_metadata_url = guard.resource_metadata_url().to_owned();
 
         let cancel = CancellationToken::new();
@@ -216,6 +280,8 @@ impl EchoServer {
             issuer: client.issuer().to_owned(),
             scopes: config.scopes,
             dev_mode: config.dev_mode,
+            dpop: config.dpop,
+            revocation: config.revocation.is_some(),
         };
         Ok(EchoServer {
             listener,

@@ -155,6 +155,47 @@ impl AdminClient {
         }
     }
 
+    /// Adds `client_id` to the resource's `policy.runtime.client_ids` (so the client may
+    /// introspect tokens minted for the resource): `GET /admin/resources/{id}`, then a `PATCH`
+    /// with the whole policy (the real server replaces it). Nothing is sent when it is there.
+    pub async fn add_runtime_client(
+        &self,
+        resource_id: &str,
+        client_id: &str,
+    ) -> Result<(), FlowError> {
+        let url = format!("{}/admin/resources/{resource_id}", self.admin_url);
+        let response = self
+            .call(self.http.get(&url), Exchange::new("GET", &url))
+            .await?;
+        if response.status != 200 {
+            return Err(FlowError::status(response));
+        }
+        let view: Value = parse_json(response)?;
+        let mut policy = view.get("policy").cloned().unwrap_or_else(|| json!({}));
+        if !policy.is_object() {
+            policy = json!({});
+        }
+        let ids = &mut policy["runtime"]["client_ids"];
+        let mut list: Vec<Value> = ids.as_array().cloned().unwrap_or_default();
+        if list.iter().any(|v| v == client_id) {
+            return Ok(());
+        }
+        list.push(json!(client_id));
+        *ids = Value::Array(list);
+        if policy.get("exchange").is_none_or(Value::is_null) {
+            policy["exchange"] = json!({"allowed_client_ids": []});
+        }
+        let body = json!({"policy": policy});
+        let request = self.http.patch(&url).json(&body);
+        let response = self
+            .call(request, Exchange::new("PATCH", &url).body(body.to_string()))
+            .await?;
+        match response.status {
+            200 => Ok(()),
+            _ => Err(FlowError::status(response)),
+        }
+    }
+
     /// `GET /admin/clients/{id}` — `None` on 404.
     pub async fn client(&self, id: &str) -> Result<Option<ClientView>, FlowError> {
         let url = format!("{}/admin/clients/{id}", self.admin_url);

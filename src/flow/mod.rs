@@ -1,6 +1,6 @@
 //! The client side of the flow: the AS admin API ([`admin`]), discovery and the token endpoint
-//! ([`token`]), MCP in both protocol eras ([`mcp`]), JWT decoding without verification ([`jwt`])
-//! and the client credentials kept between runs ([`credentials`]).
+//! ([`token`]), MCP in both protocol eras ([`mcp`]), JWT decoding without verification ([`jwt`]),
+//! the client credentials kept between runs ([`credentials`]) and DPoP proofs ([`dpop`]).
 //!
 //! This is the only module that speaks HTTP to the AS and to MCP servers as a client. Every call
 //! has timeouts (5 s to connect, 10 s in total) and never follows redirects silently (a 307 from
@@ -10,8 +10,10 @@
 
 pub mod admin;
 pub mod credentials;
+pub mod dpop;
 pub mod jwt;
 pub mod mcp;
+pub mod signature;
 pub mod token;
 
 use std::time::Duration;
@@ -34,6 +36,7 @@ const SHOWN_HEADERS: &[&str] = &[
     "mcp-protocol-version",
     "location",
     "retry-after",
+    "dpop-nonce",
 ];
 
 /// The HTTP client every flow call uses: timeouts on, redirects off.

@@ -1,8 +1,10 @@
 //! The AS's public endpoints a client uses: RFC 8414 discovery and the token endpoint
-//! (client_credentials with HTTP Basic, authserver 0.2.2 §2.1, §2.4, §2.5).
+//! (client_credentials with HTTP Basic, authserver 0.2.2 §2.1, §2.4, §2.5), optionally with a
+//! DPoP proof (RFC 9449; one retry with the server's nonce on `use_dpop_nonce`, as §8 says).
 
 use serde::{Deserialize, Serialize};
 
+use crate::flow::dpop::DpopKey;
 use crate::flow::{Exchange, FlowError, parse_json, send};
 
 /// The parts of the AS metadata document the flow uses.
@@ -53,6 +55,8 @@ pub struct TokenRequest<'a> {
     pub scope: Option<&'a str>,
     /// The `resource` indicator (must equal a registered resource URI byte for byte).
     pub resource: Option<&'a str>,
+    /// Send a DPoP proof made with this key (asks for a token bound to it).
+    pub dpop: Option<&'a DpopKey>,
 }
 
 /// `POST <public_url>/oauth/token` with `grant_type=client_credentials`, HTTP Basic client
@@ -76,18 +80,47 @@ pub async fn mint(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let exchange = Exchange::new("POST", &url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .header(
-            "Authorization",
-            &format!("Basic base64({}:<client secret>)", request.client_id),
-        )
-        .body(shown_body);
-    let builder = http
-        .post(&url)
-        .basic_auth(request.client_id, Some(request.client_secret))
-        .form(&form);
-    let response = send(builder, exchange).await?;
+    let post = |proof: Option<String>| {
+        let mut exchange = Exchange::new("POST", &url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header(
+                "Authorization",
+                &format!("Basic base64({}:<client secret>)", request.client_id),
+            );
+        let mut builder = http
+            .post(&url)
+            .basic_auth(request.client_id, Some(request.client_secret))
+            .form(&form);
+        if let Some(proof) = proof {
+            exchange = exchange.header("DPoP", &format!("<proof for POST {url}>"));
+            builder = builder.header("DPoP", proof);
+        }
+        send(builder, exchange.body(shown_body.clone()))
+    };
+    let proof = |key: &DpopKey| {
+        key.proof("POST", &url, None)
+            .map_err(|reason| FlowError::Unreachable {
+                url: url.clone(),
+                reason: format!("could not build a DPoP proof: {reason}"),
+                exchange: Box::new(Exchange::new("POST", &url)),
+            })
+    };
+    let mut response = post(request.dpop.map(proof).transpose()?).await?;
+    if let Some(key) = request.dpop
+        && let Some(nonce) = response.exchange.response_header("dpop-nonce")
+    {
+        key.note_nonce(&url, nonce);
+        let asks_nonce = response.status == 400
+            && response
+                .json()
+                .is_some_and(|b| b["error"] == "use_dpop_nonce");
+        if asks_nonce {
+            response = post(Some(proof(key)?)).await?;
+            if let Some(nonce) = response.exchange.response_header("dpop-nonce") {
+                key.note_nonce(&url, nonce);
+            }
+        }
+    }
     if response.status != 200 {
         return Err(FlowError::status(response));
     }
@@ -164,6 +197,7 @@ mod tests {
             client_secret: &client.client_secret,
             scope: Some("mcp:echo"),
             resource: Some(RESOURCE),
+            dpop: None,
         };
         let token = mint(&http, &server.public_url, &request).await.unwrap();
         assert_eq!(token.token_type, "Bearer");

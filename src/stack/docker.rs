@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::cli::Component;
-use crate::config::{Settings, var};
+use crate::config::{Settings, read_by_authserver, var};
 use crate::diagnose::{Code, Finding};
 use crate::report::pull::PullEvent;
 use crate::stack::health;
@@ -237,6 +237,34 @@ pub async fn port_holder(docker: &Docker, port: u16) -> Option<(String, String)>
     })
 }
 
+/// The ports the image's server listens on inside the container (its EXPOSE): public and admin.
+pub const CONTAINER_PUBLIC_PORT: u16 = 9000;
+pub const CONTAINER_ADMIN_PORT: u16 = 9001;
+/// The image's WORKDIR, where the server keeps its state (relative `data/…` paths); the data
+/// volume is mounted here.
+pub const DATA_DIR: &str = "/data";
+
+/// The container's environment, sorted by name: every resolved variable the real authserver
+/// reads ([`read_by_authserver`]) — not authplane-dev's own `AUTHPLANE_DEV_*`, not the MCP
+/// server's — with the two listen addresses on the ports the image EXPOSEs, to which the host
+/// ports are published.
+pub fn container_env(settings: &Settings) -> Vec<String> {
+    let listen = [
+        (var::SERVER_ADDRESS, CONTAINER_PUBLIC_PORT),
+        (var::ADMIN_ADDRESS, CONTAINER_ADMIN_PORT),
+    ];
+    let mut env: Vec<String> = settings
+        .vars
+        .child_env()
+        .into_iter()
+        .filter(|(k, _)| read_by_authserver(k) && listen.iter().all(|(name, _)| k != name))
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(listen.iter().map(|(name, port)| format!("{name}=:{port}")))
+        .collect();
+    env.sort();
+    env
+}
+
 /// Creates the volume and the container and starts it; returns the container id.
 pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<String> {
     let name = &settings.container_name;
@@ -253,20 +281,6 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
             ..Default::default()
         })
         .await?;
-    let mut env: Vec<String> = settings
-        .vars
-        .child_env()
-        .into_iter()
-        .filter(|(k, _)| {
-            k.starts_with("AUTHPLANE_")
-                && !k.starts_with("AUTHPLANE_DEV_")
-                && k != var::SERVER_ADDRESS
-                && k != var::ADMIN_ADDRESS
-        })
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    env.push(format!("{}=:9000", var::SERVER_ADDRESS));
-    env.push(format!("{}=:9001", var::ADMIN_ADDRESS));
     let bind = |port: u16| {
         Some(vec![PortBinding {
             host_ip: Some("127.0.0.1".to_owned()),
@@ -274,19 +288,26 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
         }])
     };
     let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = [
-        ("9000/tcp".to_owned(), bind(settings.server_port())),
-        ("9001/tcp".to_owned(), bind(settings.admin_port())),
+        (
+            format!("{CONTAINER_PUBLIC_PORT}/tcp"),
+            bind(settings.server_port()),
+        ),
+        (
+            format!("{CONTAINER_ADMIN_PORT}/tcp"),
+            bind(settings.admin_port()),
+        ),
     ]
     .into();
+    // No command, user or working directory: the image's own (`serve`, its non-root user, /data).
     let body = ContainerCreateBody {
         image: Some(settings.image.clone()),
-        env: Some(env),
+        env: Some(container_env(settings)),
         labels: Some(labels),
-        exposed_ports: Some(vec!["9000/tcp".to_owned(), "9001/tcp".to_owned()]),
+        exposed_ports: Some(port_bindings.keys().cloned().collect()),
         host_config: Some(HostConfig {
             port_bindings: Some(port_bindings),
             mounts: Some(vec![Mount {
-                target: Some("/data".to_owned()),
+                target: Some(DATA_DIR.to_owned()),
                 source: Some(volume),
                 typ: Some(MountType::VOLUME),
                 ..Default::default()
@@ -310,14 +331,40 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
     Ok(created.id)
 }
 
-/// Polls discovery until it answers; Err is the as_unreachable reason (exit code and last log
-/// lines when the container exited).
+/// Why the container did not become ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// It exited while starting: its exit code, the user it ran as (the image's `USER`, "" for
+    /// root) and its last log lines.
+    Exited {
+        exit_code: i64,
+        user: String,
+        log: Vec<String>,
+    },
+    /// It did not answer before the deadline: the last probe's error.
+    NoAnswer(String),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotReady::Exited { exit_code, log, .. } => write!(
+                f,
+                "the container exited during startup (exit code {exit_code}); last log lines:\n      | {}",
+                log.join("\n      | ")
+            ),
+            NotReady::NoAnswer(last) => write!(f, "did not answer in time: {last}"),
+        }
+    }
+}
+
+/// Polls discovery until it answers, or the container exits, or `timeout` passes.
 pub async fn wait_ready(
     docker: &Docker,
     settings: &Settings,
     id: &str,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotReady> {
     let deadline = Instant::now() + timeout;
     let mut last;
     loop {
@@ -334,17 +381,78 @@ pub async fn wait_ready(
             && let Some(state) = info.state
             && state.running == Some(false)
         {
-            let tail = log_lines(docker, id, 20).await.join("\n      | ");
-            return Err(format!(
-                "the container exited during startup (exit code {}); last log lines:\n      | {tail}",
-                state.exit_code.unwrap_or(-1)
-            ));
+            return Err(NotReady::Exited {
+                exit_code: state.exit_code.unwrap_or(-1),
+                user: info.config.and_then(|c| c.user).unwrap_or_default(),
+                log: log_lines(docker, id, 20).await,
+            });
         }
         if Instant::now() >= deadline {
-            return Err(format!("did not answer in time: {last}"));
+            return Err(NotReady::NoAnswer(last));
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+}
+
+/// The log line saying the server cannot write its data directory, if any. The real server
+/// prints `error: open database: create db directory: mkdir data: permission denied` when /data
+/// is another user's, and SQLite's "unable to open database file" / "readonly database" when
+/// only the files in it are; ours prints "Permission denied (os error 13)". A refused bind
+/// (`bind: permission denied`) is about a port, not the volume.
+pub fn unwritable_data_line(log: &[String]) -> Option<&str> {
+    log.iter().map(String::as_str).find(|line| {
+        let line = line.to_ascii_lowercase();
+        let denied = line.contains("permission denied") && !line.contains("bind");
+        denied
+            || line.contains("unable to open database file")
+            || line.contains("readonly database")
+    })
+}
+
+/// The image's user as the numeric `uid:gid` `chown` needs: distroless's `nonroot` is 65532,
+/// root (or no `USER`) is 0, a user without a group gets its uid as the group.
+fn numeric_owner(user: &str) -> String {
+    let id = |part: &str| match part {
+        "" | "root" => "0".to_owned(),
+        "nonroot" => "65532".to_owned(),
+        other => other.to_owned(),
+    };
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    format!("{}:{}", id(uid), id(gid))
+}
+
+/// The volume_unwritable finding: the server in container `name`, running as `user`, exited
+/// with `exit_code` because it cannot write the data volume (`line` is its log line saying so).
+pub fn volume_unwritable(name: &str, user: &str, line: &str, exit_code: i64) -> Finding {
+    let volume = volume_name(name);
+    let owner = numeric_owner(user);
+    let runs_as = match user {
+        "" => "root".to_owned(),
+        u if numeric_owner(u) == u => u.to_owned(),
+        u => format!("{u} ({owner})"),
+    };
+    Finding::error(
+        Code::VolumeUnwritable,
+        format!(
+            "the authorization server in container {name} cannot write its data volume {volume} \
+             (mounted at {DATA_DIR}) and exited with code {exit_code}"
+        ),
+        format!(
+            "start afresh with `authplane-dev clean --all && authplane-dev up`: it deletes the \
+             volume (the AS's signing key and registrations, so tokens minted so far stop \
+             verifying), the run directory and a .env authplane-dev wrote (new secrets are \
+             generated). Or keep the data: give the volume to the container's user with any image \
+             that has `chown` (busybox, alpine; the authserver image has no shell) — `docker run \
+             --rm --user 0 -v {volume}:{DATA_DIR} busybox chown -R {owner} {DATA_DIR}` — then \
+             `authplane-dev up`"
+        ),
+    )
+    .why(format!(
+        "the image runs as user {runs_as}, and the volume's files belong to another user — \
+         typically root, left by an older image that ran as root (a new volume takes the owner of \
+         the image's {DATA_DIR}; an existing one keeps its own)"
+    ))
+    .compare(format!("{DATA_DIR} writable by {owner}"), line)
 }
 
 /// The last `n` log lines of a container (stdout and stderr).
@@ -496,5 +604,50 @@ pub async fn remove_volume(docker: &Docker, name: &str) -> anyhow::Result<bool> 
             status_code: 404, ..
         }) => Ok(false),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[&str]) -> Vec<String> {
+        text.iter().map(|l| (*l).to_owned()).collect()
+    }
+
+    /// The real server's words are matched as well as ours (tests/docker.rs produces ours for
+    /// real; the real image cannot be pulled here).
+    #[test]
+    fn an_unwritable_data_directory_is_recognised_in_either_servers_words() {
+        for line in [
+            "error: open database: create db directory: mkdir data: permission denied",
+            "error: open database: sqlite ping: unable to open database file: out of memory (14)",
+            "error: migrate database: attempt to write a readonly database (8)",
+            "error: cannot use data as the authorization server's state directory. creating data: \
+             Permission denied (os error 13).",
+        ] {
+            let log = lines(&["{\"level\":\"INFO\",\"msg\":\"starting authserver\"}", line]);
+            assert_eq!(unwritable_data_line(&log), Some(line));
+        }
+        let other = lines(&[
+            "error: listen tcp :9000: bind: permission denied",
+            "error: configuration validation failed:",
+        ]);
+        assert_eq!(unwritable_data_line(&other), None);
+    }
+
+    #[test]
+    fn the_owner_chown_needs_is_numeric() {
+        assert_eq!(numeric_owner("nonroot:nonroot"), "65532:65532");
+        assert_eq!(numeric_owner("nonroot"), "65532:65532");
+        assert_eq!(numeric_owner("65532:65532"), "65532:65532");
+        assert_eq!(numeric_owner("1000"), "1000:1000");
+        assert_eq!(numeric_owner(""), "0:0");
+        let f = volume_unwritable("c", "1000:1000", "denied", 1);
+        assert!(f.why.unwrap().contains("runs as user 1000:1000,"));
+        assert!(
+            f.fix
+                .contains("-v c-data:/data busybox chown -R 1000:1000 /data")
+        );
     }
 }

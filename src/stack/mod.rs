@@ -15,6 +15,7 @@
 
 pub mod backend;
 pub mod docker;
+pub mod echo_client;
 pub mod external;
 pub mod health;
 pub mod identity;
@@ -133,8 +134,39 @@ pub async fn ensure_up(
             }
         }
     }
+    if !prepare_echo_revocation(settings, run).await? {
+        return Ok(false);
+    }
     let echo_result = ensure_component(settings, Component::Echo, timeout, run).await?;
     Ok(echo_result.is_up())
+}
+
+/// With `AUTHPLANE_DEV_ECHO_REVOCATION` on, registers (or reuses) the echo server's introspection
+/// client; a running echo server that uses a replaced client is stopped so it starts with the new
+/// one. False when the client could not be registered (the echo server is then not started: it
+/// would refuse to start without it).
+async fn prepare_echo_revocation(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<bool> {
+    if !settings.echo_revocation {
+        return Ok(true);
+    }
+    match echo_client::prepare(settings, run).await? {
+        echo_client::Prepared::Failed => {
+            let timer = run.start(process::title(Component::Echo));
+            run.skip(
+                timer,
+                "not started: its introspection client could not be registered",
+            );
+            Ok(false)
+        }
+        echo_client::Prepared::Registered => {
+            if let PidState::Running(pid) = process::inspect(&settings.run_dir, Component::Echo) {
+                process::stop(&settings.run_dir, Component::Echo, pid)?;
+                started::forget(&settings.run_dir, Component::Echo);
+            }
+            Ok(true)
+        }
+        echo_client::Prepared::Reused => Ok(true),
+    }
 }
 
 /// Uses an authorization server someone else runs (never started, restarted or stopped here) and
@@ -166,6 +198,9 @@ async fn use_external(
     );
     if !with_echo {
         return Ok(true);
+    }
+    if !prepare_echo_revocation(settings, run).await? {
+        return Ok(false);
     }
     let timeout = Duration::from_secs(args.wait_timeout);
     Ok(ensure_component(settings, Component::Echo, timeout, run)
@@ -444,7 +479,19 @@ async fn ensure_container(
     }
 }
 
-fn container_unready(name: &str, why: &str) -> Finding {
+/// Why the container `name` is not ready, as a finding: volume_unwritable when its log says it
+/// cannot write the data volume (the fix is about the volume, not the server), else
+/// as_unreachable.
+fn container_unready(name: &str, why: &docker::NotReady) -> Finding {
+    if let docker::NotReady::Exited {
+        exit_code,
+        user,
+        log,
+    } = why
+        && let Some(line) = docker::unwritable_data_line(log)
+    {
+        return docker::volume_unwritable(name, user, line, *exit_code);
+    }
     Finding::error(
         Code::AsUnreachable,
         format!("the authorization server container {name} is not ready: {why}"),

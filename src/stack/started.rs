@@ -29,10 +29,12 @@ const ECHO_VARIABLES: &[&str] = &[
     var::PORT,
     var::SCOPES,
     var::DEV_MODE,
+    var::DEV_ECHO_DPOP,
+    var::DEV_ECHO_REVOCATION,
 ];
 
 /// The inputs of `component` under `settings`: name → value (secrets hashed). For the AS, every
-/// `AUTHPLANE_*` variable it may read plus, for the Docker backend, the image; for the echo
+/// variable it may read ([`crate::config::read_by_authserver`]) plus, for the Docker backend, the image; for the echo
 /// server, the SDK-side variables.
 pub fn inputs(settings: &Settings, component: Component, image: Option<&str>) -> Inputs {
     let mut values: BTreeMap<String, String> = settings
@@ -40,11 +42,7 @@ pub fn inputs(settings: &Settings, component: Component, image: Option<&str>) ->
         .child_env()
         .into_iter()
         .filter(|(name, _)| match component {
-            Component::Authserver => {
-                name.starts_with("AUTHPLANE_")
-                    && !name.starts_with("AUTHPLANE_DEV_")
-                    && !ECHO_VARIABLES.contains(&name.as_str())
-            }
+            Component::Authserver => crate::config::read_by_authserver(name),
             Component::Echo => ECHO_VARIABLES.contains(&name.as_str()),
         })
         .map(|(name, value)| {

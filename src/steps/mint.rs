@@ -30,6 +30,7 @@ impl Flow<'_> {
             client_secret: &client.client_secret,
             scope,
             resource,
+            dpop: self.dpop.as_deref(),
         };
         match token::mint(&self.http, &public_url, &request).await {
             Ok(minted) => {

@@ -56,8 +56,22 @@ impl Echo {
 
     /// Like [`Echo::start`], with extra environment variables.
     pub fn start_with(issuer: &str, extra_env: &[(&str, &str)]) -> Echo {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        Echo::start_in(
+            tempfile::tempdir().expect("tempdir"),
+            free_port(),
+            issuer,
+            extra_env,
+        )
+    }
+
+    /// Like [`Echo::start_with`], in a directory the test prepared (its run directory is
+    /// `<dir>/.run`) and on a port it chose.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        port: u16,
+        issuer: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Echo {
         let base_url = format!("http://localhost:{port}");
         let mut cmd = command(dir.path());
         cmd.args(["serve", "echo"])

@@ -1,6 +1,6 @@
 //! The admin listener (§3): Bearer-key authentication (constant-time compare) in front of every
-//! `/admin/*` route, `POST /admin/auth/verify`, and the resource and client routes in the child
-//! modules. Also the JSON plumbing both share: the 1 MiB body limit and Go-`encoding/json`-shaped
+//! `/admin/*` route, `POST /admin/auth/verify`, and the resource, client, token and key routes in
+//! the child modules. Also the JSON plumbing both share: the 1 MiB body limit and Go-`encoding/json`-shaped
 //! decoding (case-insensitive member names, strict or lenient about unknown members, Go's error
 //! wording).
 
@@ -10,7 +10,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq as _;
 
@@ -19,7 +19,9 @@ use super::store::UpdateError;
 use super::{AppState, form, problem};
 
 pub mod clients;
+pub mod keys;
 pub mod resources;
+pub mod tokens;
 
 /// The largest admin request body read.
 const MAX_JSON_BYTES: usize = 1024 * 1024;
@@ -52,6 +54,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/clients/{id}/rotate-secret",
             post(clients::rotate_secret),
         )
+        .route("/admin/tokens", get(tokens::list))
+        .route("/admin/tokens/{jti}", delete(tokens::revoke))
+        .route("/admin/keys", get(keys::list))
+        .route("/admin/keys/rotate", post(keys::rotate))
         .fallback(|| async { problem::not_found() })
         .with_state(state.clone());
     super::wrap(routes, middleware::from_fn_with_state(state, guard))
