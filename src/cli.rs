@@ -165,12 +165,36 @@ pub struct VerifyArgs {
     /// Skip the negative probes (no token, wrong audience, missing scope)
     #[arg(long)]
     pub no_probes: bool,
+    /// The tool to call for the round trip [default: echo when listed, else tools/list alone]
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// The tool's arguments, a JSON object checked against its inputSchema [default: {}]
+    #[arg(long, value_name = "JSON", requires = "tool", value_parser = parse_json_object)]
+    pub args: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The scope to ask for [env: AUTHPLANE_DEV_SCOPE] [default: the server's scopes_supported]
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// The slug of the resource to register [env: AUTHPLANE_DEV_RESOURCE_SLUG] [default: derived from the resource URI]
+    #[arg(long, value_name = "SLUG")]
+    pub slug: Option<String>,
     /// Mint a DPoP-bound token (RFC 9449) and send a fresh proof with every MCP request; probe
     /// that the bound token is refused as Bearer and with a proof for another URL
     #[arg(long)]
     pub dpop: bool,
     #[command(flatten)]
     pub up: UpArgs,
+}
+
+fn parse_json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(format!(
+            "{text:?} is JSON but not an object; pass the arguments as an object, e.g. '{{\"city\":\"Paris\"}}'"
+        )),
+        Err(e) => Err(format!(
+            "{text:?} is not JSON ({e}); pass the arguments as an object, e.g. '{{\"city\":\"Paris\"}}'"
+        )),
+    }
 }
 
 /// Flags of `doctor`.
@@ -340,7 +364,7 @@ const PAGES: &[Page] = &[
         examples: &[
             "authplane-dev verify                      # the whole flow; starts the stack if needed",
             "authplane-dev verify --fix                # also repair a drifted resource registration",
-            "authplane-dev verify --mcp-url http://localhost:3000/mcp --protocol auto",
+            "authplane-dev verify --mcp-url http://localhost:3000/mcp --tool list_tables  # your server",
             "authplane-dev verify --json --no-probes   # for scripts: one JSON object on stdout",
         ],
     },

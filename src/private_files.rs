@@ -2,10 +2,11 @@
 //! files 0600, replaced atomically so a reader sees the old or the new content, never a mix.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
 use anyhow::Context as _;
+
+use crate::stack::platform;
 
 /// Whether a write waits until the disk has the bytes (fsync).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ pub enum Durability {
 /// Creates `dir` (and parents) and restricts it to the owner (0700).
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    platform::set_mode(dir, 0o700)
         .with_context(|| format!("restricting {} to its owner", dir.display()))
 }
 
@@ -51,11 +52,9 @@ pub fn create_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(_) => {
-            let created = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path);
+            let created =
+                platform::private_file(std::fs::OpenOptions::new().write(true).create_new(true))
+                    .open(path);
             match created {
                 Ok(mut f) => f
                     .write_all(bytes)
@@ -80,10 +79,7 @@ fn temp_path(path: &Path) -> std::path::PathBuf {
 fn write_temp(tmp: &Path, bytes: &[u8], durability: Durability) -> std::io::Result<()> {
     // create_new: a leftover temporary file (of any mode) is never reused.
     let _ = std::fs::remove_file(tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
+    let mut f = platform::private_file(std::fs::OpenOptions::new().write(true).create_new(true))
         .open(tmp)?;
     f.write_all(bytes)?;
     if durability == Durability::Synced {
@@ -95,6 +91,7 @@ fn write_temp(tmp: &Path, bytes: &[u8], durability: Durability) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     #[test]
     fn create_private_file_never_replaces_and_leaves_no_temporary_file() {

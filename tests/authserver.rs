@@ -11,25 +11,11 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support_as::skip::{REQUIRE_DOCKER, skip};
-use support_as::{AuthServer, binary, decode_jwt, free_port};
+use support_as::{
+    AuthServer, assert_admin_error, binary, decode_jwt, free_port, header, json_of, tmp,
+};
 
 const RESOURCE: &str = "http://localhost:8080/mcp";
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
-}
-
-async fn json_of(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.expect("body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, headers, body)
-}
-
-fn header<'h>(h: &'h reqwest::header::HeaderMap, name: &str) -> &'h str {
-    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
-}
 
 /// Asserts an OAuth problem+json error exactly (§2.5).
 fn assert_oauth_error(
@@ -55,19 +41,6 @@ fn assert_oauth_error(
             "detail": description,
             "status": code,
         })
-    );
-}
-
-/// Asserts an admin problem body (§3.1).
-fn assert_admin_error(status: u16, body: &Value, code: u16, detail: &str) {
-    assert_eq!(status, code, "{body}");
-    let title = reqwest::StatusCode::from_u16(code)
-        .unwrap()
-        .canonical_reason()
-        .unwrap();
-    assert_eq!(
-        body,
-        &json!({"type": "about:blank", "title": title, "status": code, "detail": detail})
     );
 }
 

@@ -441,6 +441,58 @@ fn a_pid_file_naming_another_program_is_never_signalled() {
 }
 
 #[test]
+fn a_server_recorded_in_the_older_pid_file_format_is_still_found_and_stopped() {
+    let stack = Stack::new();
+    up(&stack);
+    let echo = stack.pid("echo").unwrap();
+    let pid_file = stack.path(".run/echo.pid");
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(written.contains("\nstarted_at="), "{written}");
+    // Older builds recorded `start_time=<clock ticks since boot>`: read as an unknown start time,
+    // so the command line alone decides.
+    std::fs::write(
+        &pid_file,
+        format!("{echo}\nstart_time=123456\ncomponent=echo\n"),
+    )
+    .unwrap();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(component(&status, "echo")["state"], "running", "{status:#}");
+
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(echo)),
+        "clean left the echo server running"
+    );
+}
+
+#[test]
+fn a_pid_file_whose_start_time_differs_is_stale_and_never_signalled() {
+    let stack = Stack::new();
+    std::fs::create_dir_all(stack.path(".run")).unwrap();
+    // A live process with the recorded pid, started at another second: a reused pid.
+    let mut other = support_stack::bystander();
+    std::fs::write(
+        stack.path(".run/echo.pid"),
+        format!("{}\nstarted_at=1\ncomponent=echo\n", other.pid()),
+    )
+    .unwrap();
+    let (code, status) = stack.json(&["status"]);
+    assert_eq!(code, 1, "nothing runs: {status:#}");
+    let c = component(&status, "echo");
+    assert_eq!(c["state"], "stale", "{status:#}");
+    assert!(
+        c["reason"].as_str().unwrap().contains("start time differs"),
+        "{status:#}"
+    );
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!stack.path(".run/echo.pid").exists());
+    assert!(other.still_running(), "clean signalled a reused pid");
+}
+
+#[test]
 fn logs_follow_prints_appended_lines_until_interrupted() {
     use std::io::{BufRead as _, BufReader, Write as _};
     let stack = Stack::new();

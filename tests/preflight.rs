@@ -404,6 +404,32 @@ fn a_misspelt_variable_is_a_warning_with_the_closest_name() {
 }
 
 #[test]
+fn the_test_suites_own_switches_are_not_unknown_variables() {
+    // .ci/run exports these and then runs the README's `verify` in the same shell.
+    let stack = Stack::new();
+    let out = stack
+        .command(&["--json", "doctor", "--offline"])
+        .env("AUTHPLANE_DEV_REQUIRE_DOCKER", "1")
+        .env("AUTHPLANE_DEV_REQUIRE_PYTHON", "1")
+        .env("AUTHPLANE_DEV_REQUIRE_DOKCER", "1")
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unknown: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "unknown_variable")
+        .map(|f| str_of(f, "message").to_owned())
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:#?}");
+    assert!(
+        unknown[0].contains("AUTHPLANE_DEV_REQUIRE_DOKCER"),
+        "{unknown:#?}"
+    );
+}
+
+#[test]
 fn an_unparsable_env_line_is_named_by_file_and_line_number() {
     let stack = Stack::new();
     let path = stack.path(".env");

@@ -129,8 +129,15 @@ fn state_files_are_private_and_no_secret_reaches_any_output() {
     both_modes(&stack, &["inspect", &token], 0, &mut seen);
 
     // A failing MCP step records its exchange, Authorization header included: redacted...
-    let nowhere = format!("http://localhost:{}/nope", stack.ports.echo);
-    let failing = ["verify", "--no-probes", "--mcp-url", nowhere.as_str()];
+    // (a tool call the echo server refuses: `text` must be a string)
+    let failing = [
+        "verify",
+        "--no-probes",
+        "--tool",
+        "echo",
+        "--args",
+        r#"{"text":5}"#,
+    ];
     both_modes(&stack, &failing, 1, &mut seen);
     let (_, doc) = stack.json(&failing);
     assert!(doc.to_string().contains("Bearer [redacted]"), "{doc:#}");

@@ -5,7 +5,27 @@ mod support_stack;
 
 use base64::Engine as _;
 use serde_json::Value;
-use support_stack::{Stack, codes, finding, step};
+use support_stack::{KillOnDrop, Stack, codes, finding, listening, step, str_of, wait_until};
+
+/// Another MCP server for the stack's AS: `serve echo` on its own free port (its own base URL,
+/// so its own resource), as a user would run a second server; killed on drop.
+fn second_server(stack: &Stack) -> (KillOnDrop, String) {
+    let port = support_stack::free_port();
+    let child = stack
+        .command(&["serve", "echo"])
+        .env("PORT", port.to_string())
+        .env("AUTHPLANE_BASE_URL", format!("http://localhost:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = KillOnDrop(child);
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || listening(port)),
+        "serve echo did not listen on {port}"
+    );
+    (server, format!("http://localhost:{port}/mcp"))
+}
 
 fn verify(stack: &Stack, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["verify", "--wait-timeout", "60"];
@@ -80,11 +100,22 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(step(&doc, "tools/call echo (stateless)")["ok"], true);
 
-    // Dialling the echo server as 127.0.0.1 is still the embedded server (same port, loopback):
-    // the audience stays localhost and everything passes.
+    // Dialling the echo server as 127.0.0.1 while it announces localhost: an MCP client would
+    // refuse its metadata (RFC 9728 §3.3), so verify does too — exit 1, both URLs shown, and
+    // nothing registered or minted.
     let loopback = format!("http://127.0.0.1:{}/mcp", stack.ports.echo);
+    let localhost = format!("http://localhost:{}/mcp", stack.ports.echo);
     let (code, doc) = verify(&stack, &["--mcp-url", &loopback, "--no-probes"]);
-    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "audience_mismatch");
+    assert_eq!(f["expected"], loopback.as_str(), "{doc:#}");
+    assert_eq!(f["actual"], localhost.as_str(), "{doc:#}");
+    assert_eq!(f["differs"], "host: 127.0.0.1 vs localhost", "{doc:#}");
+    assert!(f["fix"].as_str().unwrap().contains(&localhost), "{doc:#}");
+    assert_eq!(step(&doc, "MCP metadata")["ok"], false, "{doc:#}");
+    for skipped in ["resource demo-mcp", "client", "mint token"] {
+        assert_eq!(step(&doc, skipped)["status"], "skip", "{skipped}: {doc:#}");
+    }
 
     // token: stdout is the JWT and nothing else.
     let out = stack.run(&["token"]);
@@ -131,6 +162,122 @@ fn verify_from_nothing_then_reuse_token_inspect_and_a_wrong_admin_key() {
 }
 
 #[test]
+fn your_own_server_prm_first_with_its_own_resource_and_no_fix_when_alternating() {
+    let stack = Stack::new();
+    let (code, doc) = verify(&stack, &["--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(stack.registered_slugs(), ["demo-mcp"]);
+
+    // Nothing listens there: mcp_unreachable from the metadata step, before any admin call.
+    let port = support_stack::free_port();
+    let nowhere = format!("http://localhost:{port}/mcp");
+    let (code, doc) = verify(&stack, &["--mcp-url", &nowhere]);
+    assert_eq!(code, 3, "{doc:#}");
+    assert!(str_of(finding(&doc, "mcp_unreachable"), "message").contains(&nowhere));
+    assert_eq!(step(&doc, "MCP metadata")["ok"], false, "{doc:#}");
+    let slug = format!("localhost-{port}-mcp");
+    assert_eq!(
+        step(&doc, &format!("resource {slug}"))["status"],
+        "skip",
+        "{doc:#}"
+    );
+    assert_eq!(
+        stack.registered_slugs(),
+        ["demo-mcp"],
+        "registered for an unreachable URL"
+    );
+
+    // Another real server (a second `serve echo`, on its own port): its own resource, derived
+    // from its URL, and scope from its scopes_supported; then plain verify and the other server
+    // again, neither needing --fix.
+    let (_other, other_url) = second_server(&stack);
+    let other_slug = format!(
+        "localhost-{}-mcp",
+        other_url
+            .trim_start_matches("http://localhost:")
+            .trim_end_matches("/mcp")
+    );
+    for round in 0..2 {
+        let (code, doc) = verify(&stack, &["--mcp-url", other_url.as_str(), "--no-probes"]);
+        assert_eq!(code, 0, "round {round}: {doc:#}");
+        let metadata = str_of(step(&doc, "MCP metadata"), "summary");
+        assert!(metadata.contains("from scopes_supported"), "{doc:#}");
+        assert!(
+            str_of(step(&doc, "tools/list"), "summary").contains("echo"),
+            "{doc:#}"
+        );
+        assert_eq!(
+            step(&doc, &format!("resource {other_slug}"))["ok"],
+            true,
+            "{doc:#}"
+        );
+        let (code, doc) = verify(&stack, &["--no-probes"]);
+        assert_eq!(code, 0, "round {round}, echo again: {doc:#}");
+        assert!(
+            !codes(&doc).iter().any(|c| c == "resource_drift"),
+            "{doc:#}"
+        );
+    }
+    assert_eq!(stack.registered_slugs(), ["demo-mcp", other_slug.as_str()]);
+
+    // --slug names the resource; --tool picks the tool, and its arguments are checked first.
+    let (code, doc) = verify(
+        &stack,
+        &[
+            "--mcp-url",
+            other_url.as_str(),
+            "--slug",
+            "my-echo",
+            "--tool",
+            "echo",
+            "--args",
+            "{}",
+        ],
+    );
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "mcp_handshake_failed");
+    assert!(str_of(f, "message").contains("text"), "{doc:#}");
+    assert!(str_of(step(&doc, "tools/call echo"), "summary").starts_with("not called"));
+    assert_eq!(step(&doc, "resource my-echo")["ok"], true, "{doc:#}");
+    let (code, doc) = verify(
+        &stack,
+        &[
+            "--mcp-url",
+            other_url.as_str(),
+            "--tool",
+            "echo",
+            "--args",
+            r#"{"text":"hello"}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        str_of(step(&doc, "tools/call echo"), "summary").contains("hello"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        step(&doc, "probe: token without the required scope")["ok"],
+        true,
+        "{doc:#}"
+    );
+    let (code, doc) = verify(
+        &stack,
+        &[
+            "--mcp-url",
+            other_url.as_str(),
+            "--tool",
+            "nope",
+            "--no-probes",
+        ],
+    );
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(
+        str_of(finding(&doc, "mcp_handshake_failed"), "fix").contains("echo"),
+        "{doc:#}"
+    );
+}
+
+#[test]
 fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
     let mut stack = Stack::new();
     let echo = stack.ports.echo;
@@ -138,6 +285,7 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
 
     // Register resource drift-mcp with another URI (through `token`, which registers it): the
     // URL of another server, dialled as such, so the configuration is consistent and token acts.
+    // That server does not run, so the scope is named (token would read it from its metadata).
     let other = format!("http://localhost:{}/other", support_stack::free_port());
     with_env(
         &mut stack,
@@ -145,13 +293,18 @@ fn drift_is_found_and_fixed_and_a_trailing_slash_is_named() {
             ("AUTHPLANE_DEV_RESOURCE_SLUG", "drift-mcp"),
             ("AUTHPLANE_DEV_RESOURCE_URI", &other),
             ("AUTHPLANE_DEV_MCP_URL", &other),
+            ("AUTHPLANE_DEV_SCOPE", "mcp:echo"),
         ],
     );
     let (code, doc) = stack.json(&["token"]);
     assert_eq!(code, 0, "{doc:#}");
     without_env(
         &mut stack,
-        &["AUTHPLANE_DEV_RESOURCE_URI", "AUTHPLANE_DEV_MCP_URL"],
+        &[
+            "AUTHPLANE_DEV_RESOURCE_URI",
+            "AUTHPLANE_DEV_MCP_URL",
+            "AUTHPLANE_DEV_SCOPE",
+        ],
     );
 
     let (code, doc) = verify(&stack, &["--no-probes"]);
@@ -276,4 +429,55 @@ fn inspect_decodes_and_checks_without_a_stack() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("not a JWT"), "{garbage:?}: {stderr}");
     }
+}
+
+#[test]
+fn inspect_verifies_the_signature_and_refuses_a_token_from_a_reset_as() {
+    let stack = Stack::new();
+    let mint = |stack: &Stack| {
+        let out = stack.run(&["token"]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let old = mint(&stack);
+    let (code, doc) = stack.json(&["inspect", &old]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["status"], "pass", "{doc:#}");
+    assert!(str_of(step(&doc, "signature"), "summary").starts_with("verified with kid"));
+
+    // A signature changed by one character does not verify. (Not the last character: its low
+    // bits are padding, and a change there may not be base64url any more.)
+    let mut forged: Vec<char> = old.chars().collect();
+    let i = forged.len() - 10;
+    forged[i] = if forged[i] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
+    let (code, doc) = stack.json(&["inspect", &forged]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["ok"], false, "{doc:#}");
+    finding(&doc, "token_rejected");
+
+    // The AS's data reset (its state directory removed while stopped): a new signing key. The
+    // old token still decodes, but its kid is not published any more: token_rejected with why.
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    std::fs::remove_dir_all(stack.path(".run/authserver")).unwrap();
+    let new = mint(&stack);
+    let (code, doc) = stack.json(&["inspect", &old]);
+    assert_eq!(code, 1, "{doc:#}");
+    let f = finding(&doc, "token_rejected");
+    assert!(str_of(f, "message").contains("is not published"), "{doc:#}");
+    assert!(str_of(f, "why").contains("reset"), "{doc:#}");
+    let (code, doc) = stack.json(&["inspect", &new]);
+    assert_eq!(code, 0, "{doc:#}");
+
+    // Offline: decoded and checked, the signature said to be not verified.
+    let (code, doc) = stack.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    let (code, doc) = stack.json(&["inspect", &new]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(step(&doc, "signature")["status"], "skip", "{doc:#}");
+    assert!(
+        str_of(step(&doc, "signature"), "summary").contains("not verified"),
+        "{doc:#}"
+    );
 }

@@ -1,6 +1,8 @@
-//! `inspect <jwt|->`: decode a token WITHOUT verifying it, show its header and claims, and check
-//! them against the configuration with the same rules `verify` applies (audience, issuer, scope,
-//! typ/alg/kid, required claims, expiry). Something that is not a JWT is a usage error (exit 2).
+//! `inspect <jwt|->`: decode a token, show its header and claims, check its `kid` and signature
+//! against the AS's published keys when the AS answers (authplane-sdk, as the echo server does;
+//! offline the signature is reported as not verified), and check the claims against the
+//! configuration with the same rules `verify` applies (audience, issuer, scope, typ/alg/kid,
+//! required claims, expiry). Something that is not a JWT is a usage error (exit 2).
 
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
@@ -8,9 +10,10 @@ use tokio::io::AsyncReadExt as _;
 use crate::cli::InspectArgs;
 use crate::commands::Context;
 use crate::diagnose::claims::{self, AudienceSource, Expectations};
-use crate::diagnose::{Finding, scope};
+use crate::diagnose::{Code, Finding, scope};
 use crate::exit::ConfigError;
 use crate::flow::jwt::{self, Jwt};
+use crate::flow::signature::{self, Signature};
 use crate::report::{Outcome, Run};
 
 /// Runs the command.
@@ -61,7 +64,7 @@ pub async fn run(args: &InspectArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     run.pass(
         t,
         format!(
-            "alg {}, kid {}, typ {}; signature {} bytes (not verified)",
+            "alg {}, kid {}, typ {}; signature {} bytes",
             jwt.header_str("alg").unwrap_or("(absent)"),
             jwt.header_str("kid").unwrap_or("(absent)"),
             jwt.header_str("typ").unwrap_or("(absent)"),
@@ -69,6 +72,7 @@ pub async fn run(args: &InspectArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
         ),
         json!({"header": jwt.header, "claims": jwt.claims}),
     );
+    signature_step(&mut run, settings, raw.trim(), &jwt, &exp.audience).await;
     check(
         &mut run,
         "audience",
@@ -119,6 +123,67 @@ pub async fn run(args: &InspectArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     run.text(format!("header: {}", pretty(&jwt.header)));
     run.text(format!("claims: {}", pretty(&jwt.claims)));
     Ok(run.finish())
+}
+
+/// Step "signature": the `kid` and signature against the keys the AS publishes (the SDK's
+/// verifier for `AUTHPLANE_ISSUER`); skipped, saying the signature was not verified, when the AS
+/// does not answer.
+async fn signature_step(
+    run: &mut Run<'_>,
+    settings: &crate::config::Settings,
+    token: &str,
+    jwt: &Jwt,
+    audience: &str,
+) {
+    let token = token.strip_prefix("Bearer ").unwrap_or(token).trim();
+    let issuer = &settings.sdk_issuer;
+    let t = run.start("signature");
+    let token_audience = jwt.audiences().first().cloned();
+    match signature::check(issuer, token, token_audience.as_deref(), audience).await {
+        Signature::Verified { kid } => run.pass(
+            t,
+            format!("verified with kid {kid} published by {issuer}"),
+            json!({"issuer": issuer, "kid": kid}),
+        ),
+        Signature::NotChecked { reason } => {
+            run.skip(t, format!("signature not verified: {reason}"));
+        }
+        Signature::KidUnknown { kid, published } => {
+            run.fail(
+                t,
+                format!("kid {kid} is not published by {issuer}"),
+                json!({"issuer": issuer, "kid": kid, "published": published}),
+            );
+            run.finding(
+                Finding::error(
+                    Code::TokenRejected,
+                    format!("the token's kid {kid} is not published by the AS at {issuer}"),
+                    "mint a new token from this AS (`authplane-dev token`); servers that verify with this AS reject the old one",
+                )
+                .why("a server fetches the signing keys from its AS and refuses a kid it cannot find (authplane-sdk: \"kid not found\"): the AS's data was reset since the token was minted (a new signing key: `clean --all`, a fresh state directory or volume), or the token comes from another AS")
+                .compare(
+                    format!("a kid in the AS's JWKS ({})", if published.is_empty() { "none".to_owned() } else { published.join(" ") }),
+                    kid,
+                ),
+            );
+        }
+        Signature::Invalid { kid, message } => {
+            run.fail(
+                t,
+                format!("signature invalid for kid {kid}"),
+                json!({"issuer": issuer, "kid": kid, "error": message}),
+            );
+            run.finding(
+                Finding::error(
+                    Code::TokenRejected,
+                    format!("the token's signature does not verify with key {kid} of the AS at {issuer}: {message}"),
+                    "mint a new token from this AS (`authplane-dev token`); never edit a token by hand",
+                )
+                .why("the token was changed after it was signed, or signed by another AS that uses the same kid")
+                .compare(format!("a signature by key {kid} of {issuer}"), "a signature that does not verify"),
+            );
+        }
+    }
 }
 
 fn check(run: &mut Run<'_>, name: &str, summary: String, findings: Vec<Finding>) {

@@ -109,6 +109,7 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
 }
 
 /// Completes on the first Ctrl-C (SIGINT) or SIGTERM.
+#[cfg(unix)]
 fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let watch = |kind: SignalKind, what: &str| {
@@ -122,6 +123,16 @@ fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
+    })
+}
+
+/// Completes on the first Ctrl-C (the only stop request without Unix signals).
+#[cfg(not(unix))]
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    let mut interrupt = tokio::signal::windows::ctrl_c()
+        .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C while following logs: {e}"))?;
+    Ok(async move {
+        interrupt.recv().await;
     })
 }
 

@@ -43,10 +43,16 @@ impl<'r> Context<'r> {
             Command::Inspect(a) => a.mcp_url.clone(),
             _ => None,
         };
+        let (scope, slug) = match &cli.command {
+            Command::Verify(a) => (a.scope.clone(), a.slug.clone()),
+            _ => (None, None),
+        };
         let overrides = Overrides {
             backend: cli.global.backend,
             image: cli.global.image.clone(),
             mcp_url,
+            scope,
+            slug,
             dpop: matches!(&cli.command, Command::Verify(a) if a.dpop),
         };
         let env_file = cli

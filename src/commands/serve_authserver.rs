@@ -75,16 +75,8 @@ fn display_dir(dir: &Path) -> PathBuf {
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = crate::stack::platform::terminated() => {}
     }
 }

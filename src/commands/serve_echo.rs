@@ -236,17 +236,9 @@ async fn shutdown_signal() {
             std::future::pending::<()>().await;
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         () = ctrl_c => {},
-        () = term => {},
+        () = crate::stack::platform::terminated() => {},
     }
 }
 

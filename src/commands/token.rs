@@ -84,6 +84,16 @@ async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outco
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
+    // For a server you dial, the scope is the one `verify` asks for: its scopes_supported, unless
+    // one is named; reading them is the same metadata step (so the same resource is ensured).
+    if !settings.dials_embedded_echo()
+        && args.resource.is_none()
+        && args.scope.is_none()
+        && !settings.scope_given()
+        && !flow.read_server_metadata(&mut run, false).await
+    {
+        return Ok(run.finish());
+    }
     // With --resource the user names a resource registered elsewhere; only the configured one is
     // ensured here.
     if args.resource.is_none() && flow.ensure_resource(&mut run, false).await.is_none() {
@@ -93,7 +103,7 @@ async fn mint_token(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outco
     let Some(client) = flow.ensure_client(&mut run, &extra).await else {
         return Ok(run.finish());
     };
-    let scope = args.scope.clone().unwrap_or_else(|| settings.scope.clone());
+    let scope = args.scope.clone().unwrap_or_else(|| flow.scope.clone());
     let resource = args
         .resource
         .clone()

@@ -1,10 +1,12 @@
 //! `verify`: the whole flow, end to end, with a finding for anything that does not match.
 //!
-//! Steps: bring the stack up (as `up`), AS discovery (issuer checks), ensure the Mint resource,
-//! ensure a client_credentials client (reused from `<run_dir>/client.json` while it still fits),
-//! mint with `resource=` and `scope=`, decode and check the token BEFORE using it, the MCP
-//! handshake and an echo round trip (session era, stateless era, or auto), then negative probes
-//! (no token, a token for another resource, a token without the required scope). With `--dpop`
+//! Steps: bring the stack up (as `up`), AS discovery (issuer checks), the MCP server's metadata
+//! read first as an MCP client does (its resource must be the URL dialled; nothing is registered
+//! before this), ensure the Mint resource, ensure a client_credentials client (reused from
+//! `<run_dir>/client.json` while it still fits), mint with `resource=` and `scope=`, decode and
+//! check the token BEFORE using it, the MCP handshake, tools/list and a round trip (`--tool`,
+//! else echo, else the tools/list), then negative probes (no token, a token for another resource,
+//! a token without the required scope). With `--dpop`
 //! the token is minted bound to a fresh key, checked for its binding, sent with a fresh proof per
 //! MCP request, and two more probes follow (the bound token as Bearer, a proof for another URL).
 //!
@@ -25,7 +27,8 @@ use crate::report::{Outcome, Run};
 use crate::steps::Flow;
 use crate::steps::PROBE_SCOPE;
 use crate::steps::dpop::DPOP_PROBE_STEPS;
-use crate::steps::mcp::exercise_mcp;
+use crate::steps::mcp::{Era, ToolChoice, call_step_name, exercise_mcp};
+use crate::steps::metadata;
 use crate::steps::probe::{PROBE_STEPS, probe_no_token};
 use crate::steps::probe_revoked::PROBE_REVOKED;
 
@@ -48,18 +51,23 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if !flow.discover(&mut run).await {
         return Ok(run.finish());
     }
+    if !flow.read_server_metadata(&mut run, with_echo).await {
+        // An MCP client stops here too: nothing is registered for a server that does not answer
+        // or announces another resource than the URL dialled.
+        let mut rest = vec!["resource URI".to_owned()];
+        rest.extend(registration_step_names(&settings.resource_slug, args));
+        rest.extend(mcp_step_names(args, settings));
+        skip_steps(
+            &mut run,
+            &rest,
+            &format!("skipped: see the {} finding above", metadata::STEP),
+        );
+        return Ok(run.finish());
+    }
     if !flow.check_resource_uri(&mut run) {
         // Registering or patching the resource with this URI would spread the mistake (and
         // `--fix` would "repair" a correct registration), so nothing more is done.
-        let mut rest = vec![
-            format!("resource {}", settings.resource_slug),
-            "client".to_owned(),
-            "mint token".to_owned(),
-            "check token".to_owned(),
-        ];
-        if args.dpop {
-            rest.push("DPoP binding".to_owned());
-        }
+        let mut rest = registration_step_names(&settings.resource_slug, args);
         rest.extend(mcp_step_names(args, settings));
         skip_steps(
             &mut run,
@@ -75,7 +83,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     let Some(client) = flow.ensure_client(&mut run, &[]).await else {
         return Ok(run.finish());
     };
-    let scope = settings.scope.clone();
+    let scope = flow.scope.clone();
     let resource_uri = settings.resource_uri.clone();
     let Some(minted) = flow
         .mint(
@@ -118,16 +126,11 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     if let Some(key) = &flow.dpop {
         mcp = mcp.with_dpop(key.clone());
     }
-    let Some(era) = exercise_mcp(&mut run, &mcp, args.protocol).await else {
-        // The server's own metadata often names why it refused a token that passed every local
-        // check: it was started with another resource URI or another issuer (doctor's rule).
-        let issuer = flow
-            .expectations
-            .discovered_issuer
-            .clone()
-            .unwrap_or_else(|| settings.server_issuer.clone());
-        crate::commands::doctor::mcp_metadata(&mut run, &http, settings, &issuer, "MCP metadata")
-            .await;
+    let choice = ToolChoice {
+        tool: args.tool.clone(),
+        args: args.args.clone(),
+    };
+    let Some(exercised) = exercise_mcp(&mut run, &mcp, args.protocol, &choice).await else {
         if !args.no_probes {
             for name in probe_names(args, settings) {
                 let t = run.start(name);
@@ -136,6 +139,7 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         }
         return Ok(run.finish());
     };
+    let era = exercised.era;
     run.data("protocol_era", json!(era.name()));
 
     if args.no_probes {
@@ -152,7 +156,8 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         .await;
         flow.probe_other_resource(&mut run, &client, era).await;
         if probe_scope_ready {
-            flow.probe_missing_scope(&mut run, &client, era).await;
+            flow.probe_missing_scope(&mut run, &client, &exercised)
+                .await;
         } else {
             let t = run.start(PROBE_STEPS[2]);
             run.skip(
@@ -176,6 +181,20 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     Ok(run.finish())
 }
 
+/// The names of the steps from the registration to the token check (to mark them skipped).
+fn registration_step_names(slug: &str, args: &VerifyArgs) -> Vec<String> {
+    let mut names = vec![
+        format!("resource {slug}"),
+        "client".to_owned(),
+        "mint token".to_owned(),
+        "check token".to_owned(),
+    ];
+    if args.dpop {
+        names.push("DPoP binding".to_owned());
+    }
+    names
+}
+
 /// The probe steps these flags run.
 fn probe_names(args: &VerifyArgs, settings: &Settings) -> Vec<&'static str> {
     let mut names = PROBE_STEPS.to_vec();
@@ -190,13 +209,18 @@ fn probe_names(args: &VerifyArgs, settings: &Settings) -> Vec<&'static str> {
 
 /// The names of the MCP and probe steps for these flags (to mark them skipped).
 fn mcp_step_names(args: &VerifyArgs, settings: &Settings) -> Vec<String> {
+    let tool = args.tool.as_deref().unwrap_or(crate::flow::mcp::ECHO_TOOL);
     let mut names: Vec<String> = match args.protocol {
         Protocol::Legacy => vec![
             "MCP initialize".into(),
             "notifications/initialized".into(),
-            "tools/call echo".into(),
+            "tools/list".into(),
+            call_step_name(tool, Era::Session),
         ],
-        Protocol::Stateless => vec!["tools/call echo (stateless)".into()],
+        Protocol::Stateless => vec![
+            "tools/list (stateless)".into(),
+            call_step_name(tool, Era::Stateless),
+        ],
         Protocol::Auto => vec!["protocol era".into()],
     };
     names.extend(probe_names(args, settings).iter().map(|s| (*s).to_owned()));

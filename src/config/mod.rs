@@ -12,6 +12,7 @@ use crate::exit::ConfigError;
 
 mod env_file;
 mod names;
+mod slug;
 
 pub use env_file::{
     ENV_FILE_HEADER, append_missing_secrets, env_file_written_by_us, generate_secret,
@@ -21,6 +22,7 @@ pub use names::{
     AUTHSERVER_PASSTHROUGH, DOCUMENTED, MCP_SERVER_SIDE, UnknownName, read_by_authserver,
     unknown_names, var,
 };
+pub use slug::derived_slug;
 
 /// Built-in defaults.
 pub mod default {
@@ -234,6 +236,10 @@ pub struct Overrides {
     pub backend: Option<Backend>,
     pub image: Option<String>,
     pub mcp_url: Option<String>,
+    /// `verify --scope`: the scope to ask for (as `AUTHPLANE_DEV_SCOPE`).
+    pub scope: Option<String>,
+    /// `verify --slug`: the slug of the resource to register (as `AUTHPLANE_DEV_RESOURCE_SLUG`).
+    pub slug: Option<String>,
     /// `verify --dpop`: the echo server must accept DPoP-bound tokens (`off` becomes `allowed`).
     pub dpop: bool,
 }
@@ -348,6 +354,12 @@ impl Settings {
         }
         if let Some(url) = &overrides.mcp_url {
             vars.set_flag(var::DEV_MCP_URL, url.clone());
+        }
+        if let Some(scope) = &overrides.scope {
+            vars.set_flag(var::DEV_SCOPE, scope.clone());
+        }
+        if let Some(slug) = &overrides.slug {
+            vars.set_flag(var::DEV_RESOURCE_SLUG, slug.clone());
         }
 
         let text = |name: &str, default: &str| -> String {
@@ -558,6 +570,8 @@ impl Settings {
             backend: flag(var::DEV_AS).map(|_| self.backend),
             image: flag(var::DEV_IMAGE),
             mcp_url: flag(var::DEV_MCP_URL),
+            scope: flag(var::DEV_SCOPE),
+            slug: flag(var::DEV_RESOURCE_SLUG),
             dpop: self.vars.source(var::DEV_ECHO_DPOP) == Source::Flag,
         };
         Settings::load(&self.env_file, false, &self.run_dir, &overrides)
@@ -588,13 +602,27 @@ impl Settings {
     }
 
     /// Dialling your own server (--mcp-url) without naming a resource URI: the URL dialled is the
-    /// resource identifier a token must be minted for. Call it once, right after resolving, in
-    /// every verb that mints or checks for the dialled server (`verify`, `token`, `doctor`).
+    /// resource identifier a token must be minted for, and without a slug set (`--slug`,
+    /// `AUTHPLANE_DEV_RESOURCE_SLUG`) the resource's slug is derived from that URI
+    /// ([`derived_slug`]), so the echo server's `demo-mcp` and each server you dial keep their
+    /// own registration. Call it once, right after resolving, in every verb that mints or checks
+    /// for the dialled server (`verify`, `token`, `doctor`).
     pub fn use_dialled_resource(&mut self) {
-        if !self.dials_embedded_echo() && self.vars.source(var::DEV_RESOURCE_URI) == Source::Default
-        {
+        if self.dials_embedded_echo() {
+            return;
+        }
+        if self.vars.source(var::DEV_RESOURCE_URI) == Source::Default {
             self.resource_uri.clone_from(&self.mcp_url);
         }
+        if self.vars.source(var::DEV_RESOURCE_SLUG) == Source::Default {
+            self.resource_slug = derived_slug(&self.resource_uri);
+        }
+    }
+
+    /// True when the scope to ask for was named (`--scope`, `AUTHPLANE_DEV_SCOPE`); otherwise
+    /// `verify` takes a dialled server's scopes from its metadata (`scopes_supported`).
+    pub fn scope_given(&self) -> bool {
+        self.vars.source(var::DEV_SCOPE) != Source::Default
     }
 }
 

@@ -127,6 +127,17 @@ pub struct UnknownName {
     pub suggestion: Option<String>,
 }
 
+/// The switches of the project's own test suite (docs/development.md): read by the tests, never
+/// by the tool, and set in the shell that runs both (`.ci/run` runs the README's `verify` with
+/// them set), so they are not someone's misspelling.
+const TEST_SUITE_SWITCHES: &[&str] = &[
+    "AUTHPLANE_DEV_REQUIRE_DOCKER",
+    "AUTHPLANE_DEV_REQUIRE_FAKETIME",
+    "AUTHPLANE_DEV_REQUIRE_SHELLS",
+    "AUTHPLANE_DEV_REQUIRE_PYTHON",
+    "AUTHPLANE_DEV_PYTHON",
+];
+
 /// The `AUTHPLANE_*` names set in `vars` that neither authplane-dev nor the authserver reads.
 ///
 /// A name in our own namespace (`AUTHPLANE_DEV_*`) is always reported; any other `AUTHPLANE_*`
@@ -143,6 +154,7 @@ pub fn unknown_names(vars: &Vars) -> Vec<UnknownName> {
     vars.values
         .iter()
         .filter(|(name, _)| name.starts_with("AUTHPLANE_") && !known().any(|k| k == *name))
+        .filter(|(name, _)| !TEST_SUITE_SWITCHES.contains(&name.as_str()))
         .filter_map(|(name, (_, source))| {
             let (distance, closest) = known()
                 .map(|k| (edit_distance(name, k), k))

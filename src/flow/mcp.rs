@@ -73,11 +73,61 @@ impl McpReply {
             .unwrap_or(false)
     }
 
+    /// The tools of a `tools/list` result, in the server's order.
+    pub fn tools(&self) -> Option<Vec<Tool>> {
+        let tools = self.result()?.get("tools")?.as_array()?;
+        Some(
+            tools
+                .iter()
+                .filter_map(|t| {
+                    Some(Tool {
+                        name: t.get("name")?.as_str()?.to_owned(),
+                        input_schema: t.get("inputSchema").cloned().unwrap_or(Value::Null),
+                    })
+                })
+                .collect(),
+        )
+    }
+
     /// The first Bearer challenge.
     pub fn bearer_challenge(&self) -> Option<&Challenge> {
         self.challenges
             .iter()
             .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+    }
+}
+
+/// One tool a server lists: its name and the JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub input_schema: Value,
+}
+
+impl Tool {
+    /// The properties the schema's `required` names that `arguments` lacks, in schema order.
+    pub fn missing_required(&self, arguments: &serde_json::Map<String, Value>) -> Vec<String> {
+        self.input_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|required| {
+                required
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|name| !arguments.contains_key(*name))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The schema's property names (for a hint), in the schema's order.
+    pub fn properties(&self) -> Vec<String> {
+        self.input_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -153,50 +203,105 @@ impl McpClient {
         self.post(&body, &headers, None).await
     }
 
-    /// Session era step 3: `tools/call echo {"text": text}`.
+    /// Session era: `tools/list` with the session.
+    pub async fn list_tools(
+        &self,
+        session_id: Option<&str>,
+        protocol_version: &str,
+    ) -> Result<McpReply, FlowError> {
+        let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
+        let headers = session_headers(session_id, protocol_version);
+        self.post(&body, &headers, Some(2)).await
+    }
+
+    /// Session era: `tools/call` of `name` with `arguments`.
+    pub async fn call_tool(
+        &self,
+        session_id: Option<&str>,
+        protocol_version: &str,
+        name: &str,
+        arguments: &Value,
+    ) -> Result<McpReply, FlowError> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": name, "arguments": arguments},
+        });
+        let headers = session_headers(session_id, protocol_version);
+        self.post(&body, &headers, Some(3)).await
+    }
+
+    /// Session era: `tools/call echo {"text": text}`.
     pub async fn call_echo(
         &self,
         session_id: Option<&str>,
         protocol_version: &str,
         text: &str,
     ) -> Result<McpReply, FlowError> {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": ECHO_TOOL, "arguments": {"text": text}},
-        });
-        let headers = session_headers(session_id, protocol_version);
-        self.post(&body, &headers, Some(2)).await
+        self.call_tool(
+            session_id,
+            protocol_version,
+            ECHO_TOOL,
+            &json!({"text": text}),
+        )
+        .await
     }
 
-    /// Stateless era: one `tools/call echo` with the 2026-07-28 headers and `_meta` keys.
+    /// Stateless era: one `tools/list` with the 2026-07-28 headers and `_meta` keys.
+    pub async fn list_tools_stateless(&self) -> Result<McpReply, FlowError> {
+        self.stateless("tools/list", None, serde_json::Map::new())
+            .await
+    }
+
+    /// Stateless era: one `tools/call` of `name` with `arguments`.
+    pub async fn call_tool_stateless(
+        &self,
+        name: &str,
+        arguments: &Value,
+    ) -> Result<McpReply, FlowError> {
+        let mut params = serde_json::Map::new();
+        params.insert("name".into(), json!(name));
+        params.insert("arguments".into(), arguments.clone());
+        self.stateless("tools/call", Some(name), params).await
+    }
+
+    /// Stateless era: one `tools/call echo`.
     pub async fn call_echo_stateless(&self, text: &str) -> Result<McpReply, FlowError> {
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "tools/call",
-            "params": {
-                "name": ECHO_TOOL,
-                "arguments": {"text": text},
-                "_meta": {
-                    "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
-                    "io.modelcontextprotocol/clientCapabilities": {},
-                    "io.modelcontextprotocol/clientInfo": {
-                        "name": self.client_name,
-                        "version": env!("CARGO_PKG_VERSION"),
-                    },
+        self.call_tool_stateless(ECHO_TOOL, &json!({"text": text}))
+            .await
+    }
+
+    /// One stateless-era request: `MCP-Protocol-Version`, `Mcp-Method` and (for a tool)
+    /// `Mcp-Name` headers, the `io.modelcontextprotocol/*` keys in `params._meta`.
+    async fn stateless(
+        &self,
+        method: &str,
+        name: Option<&str>,
+        mut params: serde_json::Map<String, Value>,
+    ) -> Result<McpReply, FlowError> {
+        params.insert(
+            "_meta".into(),
+            json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {
+                    "name": self.client_name,
+                    "version": env!("CARGO_PKG_VERSION"),
                 },
-            },
-        });
-        let headers = vec![
+            }),
+        );
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut headers = vec![
             (
                 "MCP-Protocol-Version",
                 STATELESS_PROTOCOL_VERSION.to_owned(),
             ),
-            ("Mcp-Method", "tools/call".to_owned()),
-            ("Mcp-Name", ECHO_TOOL.to_owned()),
+            ("Mcp-Method", method.to_owned()),
         ];
+        if let Some(name) = name {
+            headers.push(("Mcp-Name", name.to_owned()));
+        }
         self.post(&body, &headers, Some(1)).await
     }
 
@@ -711,6 +816,35 @@ mod tests {
                 .bearer_challenge()
                 .and_then(|c| c.param("resource_metadata")),
             Some("http://x/.well-known/oauth-protected-resource/mcp")
+        );
+    }
+
+    #[test]
+    fn tools_are_listed_and_required_arguments_named() {
+        let reply = McpReply {
+            status: 200,
+            session_id: None,
+            message: Some(
+                serde_json::json!({"jsonrpc":"2.0","id":2,"result":{"tools":[
+                {"name":"forecast","inputSchema":{"type":"object","properties":{"city":{},"days":{}},"required":["city"]}},
+                {"name":"ping"},
+                {"inputSchema":{}}]}}),
+            ),
+            challenges: vec![],
+            exchange: Exchange::default(),
+        };
+        let tools = reply.tools().unwrap();
+        assert_eq!(tools.len(), 2, "a tool without a name is dropped");
+        let forecast = &tools[0];
+        assert_eq!(forecast.properties(), ["city", "days"]);
+        assert_eq!(forecast.missing_required(&serde_json::Map::new()), ["city"]);
+        let mut args = serde_json::Map::new();
+        args.insert("city".into(), serde_json::json!("Paris"));
+        assert!(forecast.missing_required(&args).is_empty());
+        assert!(
+            tools[1]
+                .missing_required(&serde_json::Map::new())
+                .is_empty()
         );
     }
 

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod dpop;
 pub mod jwt;
 pub mod mcp;
+pub mod signature;
 pub mod token;
 
 use std::time::Duration;

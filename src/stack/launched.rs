@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+#[cfg(unix)]
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::Component;
@@ -113,27 +114,43 @@ pub struct Undone {
     pub failed: Vec<String>,
 }
 
-/// SIGINT and SIGTERM, caught from the moment [`Interrupts::install`] returns.
+/// SIGINT and SIGTERM (Windows: Ctrl-C), caught from the moment [`Interrupts::install`] returns.
 pub struct Interrupts {
+    #[cfg(unix)]
     int: Signal,
+    #[cfg(unix)]
     term: Signal,
+    #[cfg(not(unix))]
+    ctrl_c: tokio::signal::windows::CtrlC,
 }
 
 impl Interrupts {
     /// Installs the handlers (they replace the default "terminate" action for this process).
     pub fn install() -> std::io::Result<Interrupts> {
         Ok(Interrupts {
+            #[cfg(unix)]
             int: signal(SignalKind::interrupt())?,
+            #[cfg(unix)]
             term: signal(SignalKind::terminate())?,
+            #[cfg(not(unix))]
+            ctrl_c: tokio::signal::windows::ctrl_c()?,
         })
     }
 
     /// Completes with the signal's name when one arrives.
+    #[cfg(unix)]
     pub async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.int.recv() => "SIGINT",
             _ = self.term.recv() => "SIGTERM",
         }
+    }
+
+    /// Completes with the signal's name when one arrives.
+    #[cfg(not(unix))]
+    pub async fn recv(&mut self) -> &'static str {
+        self.ctrl_c.recv().await;
+        "Ctrl-C"
     }
 }
 

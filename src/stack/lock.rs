@@ -15,12 +15,11 @@
 //! inherit the lock.
 
 use std::fs::{self, File, TryLockError};
-use std::os::unix::fs::{FileExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exit::EnvError;
-use crate::stack::process;
+use crate::stack::{platform, process};
 
 /// The lock file's name inside the run directory.
 pub const LOCK_FILE: &str = ".lock";
@@ -86,8 +85,7 @@ impl RunLock {
             if names_file(&path, &file) {
                 let pid = format!("{}\n", std::process::id());
                 // Overwrite in place, then cut: a reader sees a pid, never an empty file.
-                let written = file
-                    .write_all_at(pid.as_bytes(), 0)
+                let written = platform::write_at_start(&file, pid.as_bytes())
                     .and_then(|()| file.set_len(pid.len() as u64));
                 written.map_err(|e| cannot_lock(&path, &e))?;
                 return Ok(RunLock { _file: file });
@@ -110,22 +108,20 @@ pub fn holder(path: &Path) -> Option<u32> {
 }
 
 fn open(path: &Path) -> anyhow::Result<File> {
-    fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| cannot_lock(path, &e))
+    platform::private_file(
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .open(path)
+    .map_err(|e| cannot_lock(path, &e))
 }
 
 /// True when `path` still names the file `file` has open (same device and inode).
 fn names_file(path: &Path, file: &File) -> bool {
-    match (fs::metadata(path), file.metadata()) {
-        (Ok(on_disk), Ok(open)) => on_disk.dev() == open.dev() && on_disk.ino() == open.ino(),
-        _ => false,
-    }
+    platform::names_same_file(path, file)
 }
 
 fn cannot_lock(path: &Path, e: &std::io::Error) -> anyhow::Error {

@@ -18,8 +18,10 @@ pub mod docker;
 pub mod echo_client;
 pub mod external;
 pub mod health;
+pub mod identity;
 pub mod launched;
 pub mod lock;
+pub mod platform;
 pub mod ports;
 pub mod process;
 pub mod started;
@@ -511,8 +513,14 @@ impl HeldPort {
         let port = self.port;
         let holder = self.holder.describe(port);
         let stop = self.holder.pid().map_or_else(
-            || format!("find it with `ss -ltnp 'sport = :{port}'`"),
-            |pid| format!("stop it (`kill {pid}`)"),
+            || format!("find it with `{}`", ports::find_holder_command(port)),
+            |pid| {
+                if cfg!(windows) {
+                    format!("stop it (`taskkill /PID {pid}`)")
+                } else {
+                    format!("stop it (`kill {pid}`)")
+                }
+            },
         );
         let also = if self.variable == var::SERVER_ADDRESS {
             format!(

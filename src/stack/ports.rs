@@ -1,14 +1,15 @@
 //! Port pre-flight: is a listening port free, and if not, which process holds it.
 //!
 //! A port is tested by binding the address the embedded server would bind. When that fails, the
-//! holder is looked up without external tools: the LISTEN socket's inode from `/proc/net/tcp` and
-//! `/proc/net/tcp6`, then the process whose `/proc/<pid>/fd` links to `socket:[inode]`. Processes
-//! of other users cannot be inspected without privileges; the result says so.
+//! holder is looked up without external tools, through the `listeners` crate (the OS's socket
+//! tables on Linux, macOS, Windows and the BSDs) and its command line through [`identity`].
+//! Processes of other users cannot be inspected without privileges; the result says so.
 
-use std::fs;
 use std::net::TcpListener;
 
-use crate::stack::process;
+use listeners::{Protocol, SocketState};
+
+use crate::stack::identity;
 
 /// Who holds a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +27,8 @@ impl Holder {
             Holder::Process { pid, cmdline } if cmdline.is_empty() => format!("pid {pid}"),
             Holder::Process { pid, cmdline } => format!("pid {pid} ({cmdline})"),
             Holder::Unknown { reason } => format!(
-                "an unidentified process ({reason}; `ss -ltnp 'sport = :{port}'` as root shows it)"
+                "an unidentified process ({reason}; `{}` shows it)",
+                find_holder_command(port)
             ),
         }
     }
@@ -56,128 +58,53 @@ pub fn check(bind: &str, port: u16) -> Result<(), Holder> {
 
 /// Finds the process listening on TCP `port` (any address).
 pub fn holder(port: u16) -> Holder {
-    let inodes = listening_inodes(port);
-    if inodes.is_empty() {
-        return Holder::Unknown {
-            reason: "no LISTEN socket for it is visible in /proc/net/tcp".into(),
-        };
-    }
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Holder::Unknown {
-            reason: "/proc cannot be read".into(),
-        };
-    };
-    let mut denied = false;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let fds = match fs::read_dir(entry.path().join("fd")) {
-            Ok(fds) => fds,
-            Err(e) => {
-                denied |= e.kind() == std::io::ErrorKind::PermissionDenied;
-                continue;
-            }
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = fs::read_link(fd.path()) else {
-                continue;
+    // All listeners rather than `get_process_by_port`: that one takes the first socket with the
+    // port in any state, and a connection in TIME_WAIT (owned by no process) would hide the
+    // listener.
+    let listeners = match listeners::get_all() {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            return Holder::Unknown {
+                reason: format!("the listening sockets cannot be listed ({e})"),
             };
-            let target = target.to_string_lossy();
-            let hit = target
-                .strip_prefix("socket:[")
-                .and_then(|s| s.strip_suffix(']'))
-                .and_then(|s| s.parse::<u64>().ok())
-                .is_some_and(|inode| inodes.contains(&inode));
-            if hit {
-                let cmdline = process::cmdline(pid)
-                    .map(|c| process::display_cmdline(&c))
-                    .unwrap_or_default();
-                return Holder::Process { pid, cmdline };
-            }
         }
-    }
-    Holder::Unknown {
-        reason: if denied {
-            "it belongs to a process this user is not permitted to inspect".into()
-        } else {
-            "no process with that socket was found".into()
+    };
+    let pid = listeners
+        .iter()
+        .filter(|l| {
+            l.protocol == Protocol::TCP && l.state == SocketState::Listen && l.socket.port() == port
+        })
+        .map(|l| l.process.pid)
+        .min();
+    match pid {
+        Some(pid) => Holder::Process {
+            pid,
+            cmdline: identity::lookup(pid)
+                .map(|p| p.display_args())
+                .unwrap_or_default(),
+        },
+        // Sockets are listed only with the process that owns them, and a process of another
+        // user cannot be looked into without privileges.
+        None => Holder::Unknown {
+            reason: "it belongs to a process this user is not permitted to inspect".into(),
         },
     }
 }
 
-/// Inodes of LISTEN sockets on `port` from `/proc/net/tcp` and `/proc/net/tcp6`.
-fn listening_inodes(port: u16) -> Vec<u64> {
-    let mut inodes = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = fs::read_to_string(table) {
-            inodes.extend(parse_listen_inodes(&text, port));
-        }
+/// The command that shows a port's holder with privileges, on this platform.
+pub fn find_holder_command(port: u16) -> String {
+    if cfg!(target_os = "linux") {
+        format!("sudo ss -ltnp 'sport = :{port}'")
+    } else if cfg!(windows) {
+        format!("netstat -ano | findstr :{port}")
+    } else {
+        format!("sudo lsof -nP -iTCP:{port} -sTCP:LISTEN")
     }
-    inodes
-}
-
-/// Parses a `/proc/net/tcp`-format table: rows whose local port is `port` and state is `0A`
-/// (LISTEN); returns their inodes.
-fn parse_listen_inodes(table: &str, port: u16) -> Vec<u64> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local = fields.get(1)?;
-            let state = fields.get(3)?;
-            let inode = fields.get(9)?.parse::<u64>().ok()?;
-            let (_, hex_port) = local.rsplit_once(':')?;
-            let row_port = u16::from_str_radix(hex_port, 16).ok()?;
-            (row_port == port && *state == "0A" && inode != 0).then_some(inode)
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
-    proptest! {
-        /// `/proc/net/tcp` is read as text: any table parses without a panic, and a LISTEN row
-        /// for the port among garbage rows is found.
-        #[test]
-        fn fuzz_proc_net_tcp_never_panics_and_finds_listen_rows(
-            garbage in proptest::collection::vec("\\PC{0,60}", 0..6),
-            port in 1u16..,
-            inode in 1u64..,
-        ) {
-            let mut table = String::from("  sl  local_address rem_address st ...\n");
-            for line in &garbage {
-                table.push_str(line);
-                table.push('\n');
-            }
-            let _ = parse_listen_inodes(&table, port);
-            let listen_row = format!(
-                "   9: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000  0  0 {inode} 1 0\n"
-            );
-            table.push_str(&listen_row);
-            prop_assert!(parse_listen_inodes(&table, port).contains(&inode));
-        }
-    }
-
     use super::*;
-
-    #[test]
-    fn listen_rows_are_matched_by_port_and_state() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12345 1 0\n\
-   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 999 1 0\n\
-   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0\n";
-        assert_eq!(parse_listen_inodes(table, 8080), vec![12345]);
-        assert_eq!(parse_listen_inodes(table, 8081), vec![777]);
-        assert!(parse_listen_inodes(table, 9).is_empty());
-    }
 
     #[test]
     fn a_held_port_names_this_process() {
@@ -187,5 +114,63 @@ mod tests {
         assert_eq!(held.pid(), Some(std::process::id()), "{held:?}");
         drop(listener);
         assert!(check(&format!("127.0.0.1:{port}"), port).is_ok());
+    }
+
+    #[test]
+    fn a_listener_of_another_process_is_named_with_its_command_line() {
+        // A real listener in a child process, on IPv6 loopback (the `tcp6` table on Linux).
+        let probe = TcpListener::bind("[::1]:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let script = format!(
+            "import socket,sys\ns=socket.socket(socket.AF_INET6)\ns.bind(('::1',{port}))\n\
+             s.listen()\nprint('ready',flush=True)\nsys.stdin.read()"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let found = holder(port);
+        let described = found.describe(port);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(ready.trim(), "ready");
+        assert_eq!(found.pid(), Some(child.id()), "{found:?}");
+        // `python3` may be a launcher that execs the real interpreter by its full path.
+        assert!(
+            described.starts_with(&format!("pid {} (", child.id()))
+                && described.contains("python3 -c import socket,sys s=socket.socket("),
+            "{described}"
+        );
+    }
+
+    #[test]
+    fn a_port_nobody_listens_on_has_no_holder() {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let found = holder(port);
+        assert_eq!(found.pid(), None, "{found:?}");
+        assert!(found.describe(port).contains(&format!(":{port}")));
+    }
+
+    #[test]
+    fn unknown_holders_say_how_to_find_them() {
+        let unknown = Holder::Unknown {
+            reason: "it belongs to a process this user is not permitted to inspect".into(),
+        };
+        let text = unknown.describe(8080);
+        assert!(
+            text.contains("not permitted") && text.contains("8080"),
+            "{text}"
+        );
     }
 }

@@ -3,28 +3,22 @@
 //! `up` starts each embedded server as `authplane-dev --env-file … --run-dir … serve <name>`,
 //! detached in its own process group, with a scrubbed environment plus the resolved variables, and
 //! its output appended to `<run_dir>/<name>.log`. The pid file `<run_dir>/<name>.pid` records the
-//! pid, the process start time (from `/proc/<pid>/stat`) and the command line marker, so a pid
-//! reused by an unrelated process is recognised as stale, not killed.
+//! pid, the process start time (seconds since the epoch, from the OS through [`identity`]) and
+//! the component, so a pid reused by an unrelated process is recognised as stale, not killed: a
+//! pid file is trusted only while its pid runs, started at the recorded second and runs
+//! `authplane-dev … serve <component>`.
 //!
 //! This module owns the files under `run_dir` that name processes; it never prints.
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 
 use crate::cli::Component;
 use crate::config::Settings;
 use crate::exit::EnvError;
-
-/// How long a component gets to exit after SIGTERM before SIGKILL.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+use crate::stack::{identity, platform};
 
 /// The name used in file names, process arguments and JSON (`authserver`, `echo`).
 pub fn name(component: Component) -> &'static str {
@@ -63,20 +57,20 @@ pub enum PidState {
     Stale { pid: Option<u32>, reason: String },
 }
 
-/// The contents of a pid file: the pid, the kernel start time of that process (clock ticks since
-/// boot; absent if `/proc` could not be read) and the component name.
+/// The contents of a pid file: the pid, when that process started (seconds since the Unix epoch;
+/// absent if the OS did not say) and the component name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PidRecord {
     pub pid: u32,
-    pub start_time: Option<u64>,
+    pub started_at: Option<u64>,
     pub component: String,
 }
 
 impl PidRecord {
     fn render(&self) -> String {
-        let start = self.start_time.map_or_else(String::new, |t| t.to_string());
+        let start = self.started_at.map_or_else(String::new, |t| t.to_string());
         format!(
-            "{}\nstart_time={start}\ncomponent={}\n",
+            "{}\nstarted_at={start}\ncomponent={}\n",
             self.pid, self.component
         )
     }
@@ -88,18 +82,21 @@ impl PidRecord {
         if pid == 0 {
             return None;
         }
-        let mut start_time = None;
+        let mut started_at = None;
         let mut component = String::new();
         for line in lines {
-            if let Some(v) = line.strip_prefix("start_time=") {
-                start_time = v.trim().parse().ok();
+            // Older versions wrote `start_time=<clock ticks since boot>`, which cannot be
+            // compared with seconds since the epoch: such a line is ignored, so the start time
+            // is unknown and the command line alone decides (as it did when /proc had no answer).
+            if let Some(v) = line.strip_prefix("started_at=") {
+                started_at = v.trim().parse().ok();
             } else if let Some(v) = line.strip_prefix("component=") {
                 v.trim().clone_into(&mut component);
             }
         }
         Some(PidRecord {
             pid,
-            start_time,
+            started_at,
             component,
         })
     }
@@ -137,22 +134,21 @@ pub fn inspect(run_dir: &Path, component: Component) -> PidState {
 /// started at the recorded time; otherwise why not.
 fn check_process(record: &PidRecord, component: Component) -> Result<(), String> {
     let pid = record.pid;
-    let Some(stat) = read_stat(pid) else {
+    let Some(process) = identity::lookup(pid) else {
         return Err(format!("process {pid} is gone"));
     };
-    if stat.state == 'Z' || stat.state == 'X' {
+    if !process.running {
         return Err(format!("process {pid} has exited"));
     }
-    if let (Some(recorded), Some(actual)) = (record.start_time, stat.start_time)
+    if let (Some(recorded), Some(actual)) = (record.started_at, process.started_at)
         && recorded != actual
     {
         return Err(format!(
             "pid {pid} now belongs to another process (start time differs)"
         ));
     }
-    let cmdline = cmdline(pid).unwrap_or_default();
-    let args: Vec<&str> = cmdline.split('\0').collect();
-    let ours = args
+    let ours = process
+        .args
         .windows(2)
         .any(|w| w[0] == "serve" && w[1] == name(component));
     if ours {
@@ -160,42 +156,8 @@ fn check_process(record: &PidRecord, component: Component) -> Result<(), String>
     } else {
         Err(format!(
             "pid {pid} now belongs to another program ({})",
-            display_cmdline(&cmdline)
+            process.display_args()
         ))
-    }
-}
-
-struct Stat {
-    state: char,
-    start_time: Option<u64>,
-}
-
-fn read_stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may itself contain spaces or parentheses: the
-    // fields that follow start after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // Field 22 of stat (starttime) is index 19 after the state (field 3).
-    let start_time = fields.get(19).and_then(|v| v.parse().ok());
-    Some(Stat { state, start_time })
-}
-
-/// The NUL-separated command line of `pid`.
-pub fn cmdline(pid: u32) -> Option<String> {
-    let bytes = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// A command line for humans: arguments joined with spaces, at most 120 characters.
-pub fn display_cmdline(raw: &str) -> String {
-    let joined = raw.trim_end_matches('\0').replace('\0', " ");
-    if joined.chars().count() > 120 {
-        let cut: String = joined.chars().take(117).collect();
-        format!("{cut}...")
-    } else {
-        joined
     }
 }
 
@@ -225,9 +187,7 @@ pub fn check_run_dir(run_dir: &Path) -> anyhow::Result<()> {
 pub fn ensure_run_dir(run_dir: &Path) -> anyhow::Result<()> {
     check_run_dir(run_dir)?;
     if !run_dir.is_dir() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
+        platform::private_dir(fs::DirBuilder::new().recursive(true))
             .create(run_dir)
             .map_err(|e| {
                 EnvError::explained(
@@ -243,11 +203,14 @@ pub fn ensure_run_dir(run_dir: &Path) -> anyhow::Result<()> {
 /// Sets `path`'s mode to `mode` unless it already is (a state file or directory someone created
 /// with a looser mode, e.g. by an older version or by hand).
 fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
-    let current = fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+    // No permission bits to check where the platform has none (Windows: inherited ACLs).
+    let Some(current) = platform::mode(path) else {
+        return Ok(());
+    };
     if current.is_ok_and(|m| m == mode) {
         return Ok(());
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| {
+    platform::set_mode(path, mode).map_err(|e| {
         EnvError::explained(
             format!(
                 "cannot restrict {} to its owner (mode {mode:o})",
@@ -288,10 +251,7 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
     })?;
     let log = log_path(&run_dir, component);
     let open_log = || {
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
+        platform::private_file(fs::OpenOptions::new().create(true).append(true))
             .open(&log)
             .map_err(|e| {
                 EnvError::explained(
@@ -306,7 +266,9 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
     restrict(&log, 0o600)?;
     let stderr = open_log()?;
     let mut command = Command::new(&exe);
-    command
+    // Detached: Ctrl-C in the terminal that ran `up` does not reach it, and on Unix it leads its
+    // own process group, which `clean` signals as a whole.
+    platform::detach(&mut command)
         .arg("--env-file")
         .arg(absolute(&settings.env_file))
         .arg("--run-dir")
@@ -319,10 +281,7 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
         .envs(settings.vars.child_env())
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr)
-        // Own process group: Ctrl-C in the terminal that ran `up` does not reach it, and `clean`
-        // can signal the whole group.
-        .process_group(0);
+        .stderr(stderr);
     for keep in ["PATH", "HOME"] {
         if let Some(value) = std::env::var_os(keep) {
             command.env(keep, value);
@@ -337,14 +296,13 @@ pub fn spawn(settings: &Settings, component: Component) -> anyhow::Result<Child>
     })?;
     let record = PidRecord {
         pid: child.id(),
-        start_time: read_stat(child.id()).and_then(|s| s.start_time),
+        // The start time is the fork's, so reading it before the child has exec'd is fine.
+        started_at: identity::lookup(child.id()).and_then(|p| p.started_at),
         component: name(component).to_owned(),
     };
     if let Err(e) = write_pid_file(&pid_path(&run_dir, component), &record) {
         // Without its pid file nothing could ever find and stop it again.
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        platform::kill_now(child.id());
         let _ = child.kill();
         let _ = child.wait();
         return Err(e);
@@ -366,10 +324,7 @@ fn write_pid_file(path: &Path, record: &PidRecord) -> anyhow::Result<()> {
     }
     let _ = fs::remove_file(path);
     let write = || -> std::io::Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
+        let mut file = platform::private_file(fs::OpenOptions::new().write(true).create_new(true))
             .open(path)?;
         file.write_all(record.render().as_bytes())
     };
@@ -397,72 +352,29 @@ pub fn remove_pid_file(run_dir: &Path, component: Component) -> std::io::Result<
 pub enum Stopped {
     /// Exited after SIGTERM.
     Terminated,
-    /// Needed SIGKILL.
+    /// Needed SIGKILL (on Windows: always, there is no SIGTERM).
     Killed,
 }
 
-/// Stops the running `component` with pid `pid` (SIGTERM to its process group, then SIGKILL after
-/// a grace period) and removes its pid file.
+/// Stops the running `component` with pid `pid` (on Unix SIGTERM to its process group, then
+/// SIGKILL after a grace period; see [`platform::stop`]) and removes its pid file.
 pub fn stop(run_dir: &Path, component: Component, pid: u32) -> anyhow::Result<Stopped> {
-    let stopped = stop_group(pid)?;
+    let stopped = platform::stop(pid)?;
     let _ = remove_pid_file(run_dir, component);
     Ok(stopped)
 }
 
 /// Stops a child this process started and reaps it (used when it never became ready).
 pub fn stop_child(run_dir: &Path, component: Component, child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    platform::kill_now(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let _ = remove_pid_file(run_dir, component);
 }
 
-fn stop_group(pid: u32) -> anyhow::Result<Stopped> {
-    let raw = i32::try_from(pid).map_err(|_| anyhow::anyhow!("pid {pid} is out of range"))?;
-    let group = Pid::from_raw(raw);
-    match killpg(group, Signal::SIGTERM) {
-        // A stopped server (Ctrl-Z, SIGSTOP) acts on SIGTERM only once continued.
-        Ok(()) => {
-            let _ = killpg(group, Signal::SIGCONT);
-        }
-        Err(nix::errno::Errno::ESRCH) => return Ok(Stopped::Terminated),
-        Err(e) => {
-            return Err(EnvError::explained(
-                format!("cannot stop process group {pid}"),
-                e.desc(),
-                format!("stop it by hand: kill {pid}"),
-            )
-            .into());
-        }
-    }
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline {
-        if !alive(pid) {
-            return Ok(Stopped::Terminated);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = killpg(group, Signal::SIGKILL);
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline && alive(pid) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if alive(pid) {
-        return Err(EnvError::explained(
-            format!("process {pid} is still running after SIGKILL"),
-            "it may be stuck in the kernel (state D)",
-            format!("check `ps -o pid,stat,cmd -p {pid}`"),
-        )
-        .into());
-    }
-    Ok(Stopped::Killed)
-}
-
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
-    read_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+    identity::lookup(pid).is_some_and(|p| p.running)
 }
 
 #[cfg(test)]
@@ -476,11 +388,11 @@ mod tests {
         fn fuzz_pid_files_never_panic_and_round_trip(
             garbage in "\\PC{0,80}",
             pid in 1u32..,
-            start_time in proptest::option::of(any::<u64>()),
+            started_at in proptest::option::of(any::<u64>()),
             component in "[a-z]{1,12}",
         ) {
             let _ = PidRecord::parse(&garbage);
-            let record = PidRecord { pid, start_time, component };
+            let record = PidRecord { pid, started_at, component };
             prop_assert_eq!(PidRecord::parse(&record.render()), Some(record));
         }
     }
@@ -491,7 +403,7 @@ mod tests {
     fn pid_records_round_trip_and_garbage_is_rejected() {
         let r = PidRecord {
             pid: 42,
-            start_time: Some(7),
+            started_at: Some(7),
             component: "echo".into(),
         };
         assert_eq!(PidRecord::parse(&r.render()), Some(r));
@@ -517,12 +429,88 @@ mod tests {
     }
 
     #[test]
+    fn a_legacy_start_time_in_clock_ticks_is_read_as_unknown() {
+        let legacy = "42\nstart_time=123456\ncomponent=echo\n";
+        assert_eq!(
+            PidRecord::parse(legacy),
+            Some(PidRecord {
+                pid: 42,
+                started_at: None,
+                component: "echo".into(),
+            })
+        );
+        assert_eq!(
+            PidRecord::parse("42\nstarted_at=\ncomponent=echo\n").map(|r| r.started_at),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn a_reused_pid_is_told_by_its_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        let started_at = identity::lookup(me).and_then(|p| p.started_at).unwrap();
+        // The record of a server that had this pid an hour before this process started.
+        let record = PidRecord {
+            pid: me,
+            started_at: Some(started_at - 3600),
+            component: "echo".into(),
+        };
+        write_pid_file(&pid_path(dir.path(), Component::Echo), &record).unwrap();
+        match inspect(dir.path(), Component::Echo) {
+            PidState::Stale { pid, reason } => {
+                assert_eq!(pid, Some(me));
+                assert!(reason.contains("start time differs"), "{reason}");
+            }
+            other => panic!("expected stale, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_live_server_of_ours_is_running_and_its_pid_file_says_when_it_started() {
+        // A process whose arguments contain `serve echo`, what check_process looks for: a shell
+        // waiting in its builtin `read` (no child of its own to leave behind).
+        let mut child = Command::new("sh")
+            .args(["-c", "read -r line", "serve", "echo"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Right after the exec the kernel may not have set up the new argument area yet (the
+        // command line reads empty for a moment): wait until it has, as `up`'s readiness wait does.
+        for _ in 0..200 {
+            if identity::lookup(pid).is_some_and(|p| !p.args.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let record = PidRecord {
+            pid,
+            started_at: identity::lookup(pid).and_then(|p| p.started_at),
+            component: "echo".into(),
+        };
+        assert!(record.started_at.is_some());
+        write_pid_file(&pid_path(dir.path(), Component::Echo), &record).unwrap();
+        let text = fs::read_to_string(pid_path(dir.path(), Component::Echo)).unwrap();
+        let state = inspect(dir.path(), Component::Echo);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(state, PidState::Running(pid), "{text}");
+        assert!(text.contains("\nstarted_at="), "{text}");
+        assert!(
+            matches!(inspect(dir.path(), Component::Echo), PidState::Stale { .. }),
+            "a reaped server is stale"
+        );
+    }
+
+    #[test]
     fn a_pid_of_another_program_is_stale() {
         let dir = tempfile::tempdir().unwrap();
         let me = std::process::id();
         let record = PidRecord {
             pid: me,
-            start_time: read_stat(me).and_then(|s| s.start_time),
+            started_at: identity::lookup(me).and_then(|p| p.started_at),
             component: "echo".into(),
         };
         write_pid_file(&pid_path(dir.path(), Component::Echo), &record).unwrap();

@@ -26,7 +26,7 @@ impl Flow<'_> {
         let t = run.start("client");
         let settings = self.settings().clone();
         let mut ceiling: Vec<String> = Vec::new();
-        for scope in settings
+        for scope in self
             .scope
             .split_whitespace()
             .map(str::to_owned)
@@ -43,6 +43,9 @@ impl Flow<'_> {
         }
 
         let mut replaced = None;
+        // Scopes of a replaced client that still fit: kept in the new ceiling, so alternating
+        // between servers with different scopes converges on one client.
+        let mut kept: Vec<String> = Vec::new();
         if let Some(stored) = credentials::load(&settings.run_dir) {
             self.reporter.secret(&stored.client_secret);
             if stored.belongs_to(&settings.admin_url, &self.issuer) {
@@ -72,6 +75,9 @@ impl Flow<'_> {
                                 return Some(stored);
                             }
                             Some(reason) => {
+                                if view.status == "active" {
+                                    kept = view_ceiling;
+                                }
                                 replaced = Some(format!(
                                     "stored client {} replaced: {reason}",
                                     stored.client_id
@@ -95,6 +101,11 @@ impl Flow<'_> {
             }
         }
 
+        for scope in kept {
+            if !ceiling.contains(&scope) {
+                ceiling.push(scope);
+            }
+        }
         let scope = ceiling.join(" ");
         match admin.create_client(CLIENT_NAME, &scope).await {
             Ok(created) => {

@@ -27,6 +27,7 @@ pub mod client;
 pub mod discovery;
 pub mod dpop;
 pub mod mcp;
+pub mod metadata;
 pub mod mint;
 pub mod probe;
 pub mod probe_revoked;
@@ -59,6 +60,9 @@ pub struct Flow<'c> {
     /// Register minted tokens as secrets (false for `token`, which prints the token on purpose).
     hide_tokens: bool,
     issuer: String,
+    /// The scope asked for (space-separated): the configured one, or the dialled server's
+    /// `scopes_supported` ([`Flow::use_scope`]).
+    pub scope: String,
     /// The proof-of-possession key of `verify --dpop`: tokens are minted bound to it and sent
     /// with a fresh proof per MCP request.
     pub dpop: Option<std::sync::Arc<crate::flow::dpop::DpopKey>>,
@@ -88,7 +92,11 @@ impl<'c> Flow<'c> {
         let required_scopes = if with_echo {
             settings.scopes.clone()
         } else {
-            vec![settings.scope.clone()]
+            settings
+                .scope
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
         };
         Ok(Flow {
             settings,
@@ -115,8 +123,19 @@ impl<'c> Flow<'c> {
             },
             hide_tokens,
             issuer: settings.server_issuer.clone(),
+            scope: settings.scope.clone(),
             dpop: None,
         })
+    }
+
+    /// Asks for `scope` (space-separated) from now on: a dialled server's `scopes_supported`
+    /// when no scope was named. The server is then expected to require exactly these.
+    pub fn use_scope(&mut self, scope: &str) {
+        let scopes: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
+        scope.clone_into(&mut self.scope);
+        self.expectations.required_scopes.clone_from(&scopes);
+        self.ledger.server_requires.clone_from(&scopes);
+        self.ledger.requested = scopes;
     }
 
     fn settings(&self) -> &'c Settings {

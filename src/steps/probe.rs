@@ -14,7 +14,7 @@ use crate::flow::mcp::{McpClient, McpReply};
 use crate::flow::token::{self, TokenRequest};
 use crate::report::Run;
 
-use super::mcp::{Era, fail_unreachable};
+use super::mcp::{Era, Exercised, RoundTrip, fail_unreachable};
 use super::{Flow, PROBE_RESOURCE_PATH, PROBE_SCOPE};
 
 /// The names of the three probe steps, in order: no token, a token for another resource, a
@@ -61,7 +61,11 @@ impl Flow<'_> {
                 slug: slug.clone(),
                 uri: uri.clone(),
                 display_name: "authplane-dev wrong-audience probe".to_owned(),
-                scopes: vec![(settings.scope.clone(), "probe".to_owned())],
+                scopes: self
+                    .scope
+                    .split_whitespace()
+                    .map(|s| (s.to_owned(), "probe".to_owned()))
+                    .collect(),
             };
             match admin.create_resource(&new).await {
                 Ok(r) => r,
@@ -81,7 +85,7 @@ impl Flow<'_> {
         let request = TokenRequest {
             client_id: &client.client_id,
             client_secret: &client.client_secret,
-            scope: Some(&settings.scope),
+            scope: Some(&self.scope),
             resource: Some(&resource.uri),
             dpop: None,
         };
@@ -144,14 +148,15 @@ impl Flow<'_> {
         }
     }
 
-    /// Probe "token without the required scope": a token carrying only [`PROBE_SCOPE`] must be
-    /// refused (403), or the tool hidden; accepting it is a warning. Needs the resource to
-    /// declare the probe scope.
+    /// Probe "token without the required scope": a token carrying only [`PROBE_SCOPE`] repeats
+    /// the round trip (`exercised`: the same tool and arguments, or the tools/list) and must be
+    /// refused (403), or the tool hidden; accepting it is a warning. Needs the resource to declare
+    /// the probe scope.
     pub async fn probe_missing_scope(
         &mut self,
         run: &mut Run<'_>,
         client: &StoredClient,
-        era: Era,
+        exercised: &Exercised,
     ) {
         let t = run.start(PROBE_STEPS[2]);
         let settings = self.settings().clone();
@@ -178,25 +183,7 @@ impl Flow<'_> {
             &settings.mcp_url,
             Some(&minted.access_token),
         );
-        let text = format!("authplane-dev-probe-{}", crate::config::generate_secret(8));
-        let outcome = match era {
-            Era::Stateless => mcp.call_echo_stateless(&text).await.map(|r| (r, None)),
-            Era::Session => match mcp.initialize().await {
-                Ok(init) if init.status == 200 => {
-                    let version = init
-                        .protocol_version()
-                        .unwrap_or(crate::flow::mcp::SESSION_PROTOCOL_VERSION)
-                        .to_owned();
-                    let session = init.session_id.clone();
-                    let _ = mcp.initialized(session.as_deref(), &version).await;
-                    mcp.call_echo(session.as_deref(), &version, &text)
-                        .await
-                        .map(|r| (r, Some(init)))
-                }
-                other => other.map(|r| (r, None)),
-            },
-        };
-        let (reply, init) = match outcome {
+        let (reply, init) = match repeat_round_trip(&mcp, exercised).await {
             Ok(pair) => pair,
             Err(err) => {
                 fail_unreachable(run, t, &err, &settings.mcp_url);
@@ -208,7 +195,26 @@ impl Flow<'_> {
             "initialize": init.as_ref().map(|i| i.exchange.to_json()),
             "exchange": reply.exchange.to_json(),
         });
-        let hidden = reply.tool_is_error() || reply.rpc_error().is_some();
+        let scope = self.scope.clone();
+        let (hidden, answered, what) = match &exercised.round_trip {
+            RoundTrip::Call { tool, echo, .. } => (
+                reply.tool_is_error() || reply.rpc_error().is_some(),
+                match echo {
+                    Some(text) => reply.tool_text().is_some_and(|s| s.contains(text.as_str())),
+                    None => reply.result().is_some(),
+                },
+                format!("the {tool} tool"),
+            ),
+            RoundTrip::List { tools } => {
+                let listed = reply.tools().unwrap_or_default();
+                let all_listed = tools.iter().all(|t| listed.iter().any(|l| &l.name == t));
+                (
+                    reply.rpc_error().is_some() || !all_listed,
+                    all_listed,
+                    "tools/list".to_owned(),
+                )
+            }
+        };
         match reply.status {
             403 => {
                 let error = reply
@@ -219,24 +225,26 @@ impl Flow<'_> {
                 run.pass(t, format!("refused with 403 ({error})"), detail);
             }
             401 => run.pass(t, "refused with 401", detail),
-            200 if hidden => run.pass(t, "tool hidden (HTTP 200 with an error result)", detail),
-            200 if reply.tool_text().is_some_and(|s| s.contains(&text)) => {
+            200 if hidden => run.pass(
+                t,
+                "tool hidden (HTTP 200 without the tool: an error result or a shorter tools/list)",
+                detail,
+            ),
+            200 if answered => {
                 run.warn(
                     t,
-                    "accepted: the echo tool answered a token without the scope",
+                    format!("accepted: {what} answered a token without the scope"),
                     detail,
                 );
                 run.finding(
                     Finding::warning(
                         Code::ScopeNotEnforced,
                         format!(
-                            "the MCP server ran the echo tool for a token without {} (scope {:?})",
-                            settings.scope,
+                            "the MCP server ran {what} for a token without {scope} (scope {:?})",
                             minted.scope.as_deref().unwrap_or("")
                         ),
                         format!(
-                            "require the scope on the server (authplane-sdk: claims.require_scope(\"{}\"); FastMCP: auth=require_scopes(...)), and list it in {}",
-                            settings.scope,
+                            "require the scope on the server (authplane-sdk: claims.require_scope(\"{scope}\"); FastMCP: auth=require_scopes(...)), and list it in {}",
                             var::SCOPES
                         ),
                     )
@@ -306,16 +314,58 @@ pub async fn probe_no_token(run: &mut Run<'_>, mcp: &McpClient, era: Era) {
     }
 }
 
-/// The first request of an era, used by the probes.
+/// The first request of an era, used by the probes: `initialize`, or a stateless `tools/list`.
 pub(super) async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, FlowError> {
     match era {
         Era::Session => mcp.initialize().await,
-        Era::Stateless => {
-            mcp.call_echo_stateless(&format!(
-                "authplane-dev-probe-{}",
-                crate::config::generate_secret(8)
-            ))
-            .await
-        }
+        Era::Stateless => mcp.list_tools_stateless().await,
     }
+}
+
+/// The round trip again with another token: the reply of its last request, and the
+/// `initialize` reply in the session era.
+async fn repeat_round_trip(
+    mcp: &McpClient,
+    exercised: &Exercised,
+) -> Result<(McpReply, Option<McpReply>), FlowError> {
+    let session = match exercised.era {
+        Era::Stateless => None,
+        Era::Session => {
+            let init = mcp.initialize().await?;
+            if init.status != 200 {
+                return Ok((init, None));
+            }
+            let version = init
+                .protocol_version()
+                .unwrap_or(crate::flow::mcp::SESSION_PROTOCOL_VERSION)
+                .to_owned();
+            let _ = mcp.initialized(init.session_id.as_deref(), &version).await;
+            Some((init, version))
+        }
+    };
+    let id = session
+        .as_ref()
+        .and_then(|(init, _)| init.session_id.clone());
+    let reply = match (&exercised.round_trip, &session) {
+        (
+            RoundTrip::Call {
+                tool, arguments, ..
+            },
+            Some((_, version)),
+        ) => {
+            mcp.call_tool(id.as_deref(), version, tool, arguments)
+                .await?
+        }
+        (
+            RoundTrip::Call {
+                tool, arguments, ..
+            },
+            None,
+        ) => mcp.call_tool_stateless(tool, arguments).await?,
+        (RoundTrip::List { .. }, Some((_, version))) => {
+            mcp.list_tools(id.as_deref(), version).await?
+        }
+        (RoundTrip::List { .. }, None) => mcp.list_tools_stateless().await?,
+    };
+    Ok((reply, session.map(|(init, _)| init)))
 }

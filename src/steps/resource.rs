@@ -59,16 +59,15 @@ impl Flow<'_> {
         // The slug is part of the name, not of the id scripts look for.
         let admin = self.admin(run, "resource", &step)?;
         let t = run.start_step("resource", &step);
-        let wanted_scopes = vec![
-            (
-                settings.scope.clone(),
-                "required by the MCP server".to_owned(),
-            ),
-            (
-                PROBE_SCOPE.to_owned(),
-                "authplane-dev negative probe (grants nothing)".to_owned(),
-            ),
-        ];
+        let mut wanted_scopes: Vec<(String, String)> = self
+            .scope
+            .split_whitespace()
+            .map(|s| (s.to_owned(), "required by the MCP server".to_owned()))
+            .collect();
+        wanted_scopes.push((
+            PROBE_SCOPE.to_owned(),
+            "authplane-dev negative probe (grants nothing)".to_owned(),
+        ));
         let existing = match admin.resource_by_slug(&settings.resource_slug).await {
             Ok(existing) => existing,
             Err(err) => {
@@ -102,7 +101,12 @@ impl Flow<'_> {
 
         let declared = resource.scope_names();
         let uri_drift = url::difference(&settings.resource_uri, &resource.uri);
-        let scope_missing = !declared.contains(&settings.scope);
+        let missing_scopes: Vec<&str> = self
+            .scope
+            .split_whitespace()
+            .filter(|s| !declared.iter().any(|d| d == s))
+            .collect();
+        let scope_missing = !missing_scopes.is_empty();
         let probe_missing = !declared.iter().any(|s| s == PROBE_SCOPE);
         if uri_drift.is_none() && !scope_missing && !(probe_missing && fix) {
             let mut summary = format!("{} → {} (already registered)", resource.slug, resource.uri);
@@ -181,7 +185,8 @@ impl Flow<'_> {
                     Code::ResourceDrift,
                     format!(
                         "resource {} does not declare scope {}",
-                        resource.slug, settings.scope
+                        resource.slug,
+                        missing_scopes.join(" ")
                     ),
                     fix_text,
                 )

@@ -294,3 +294,35 @@ pub fn decode_jwt(token: &str) -> (Value, Value) {
     let claims = next();
     (header, claims)
 }
+
+/// A fresh temporary directory for one server's state.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// A response's status, headers, and body (JSON, or the text as a JSON string).
+pub async fn json_of(r: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, body)
+}
+
+/// A header's value ("" when absent or not text).
+pub fn header<'h>(h: &'h reqwest::header::HeaderMap, name: &str) -> &'h str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// Asserts an admin problem body (§3.1).
+pub fn assert_admin_error(status: u16, body: &Value, code: u16, detail: &str) {
+    assert_eq!(status, code, "{body}");
+    let title = reqwest::StatusCode::from_u16(code)
+        .unwrap()
+        .canonical_reason()
+        .unwrap();
+    assert_eq!(
+        body,
+        &json!({"type": "about:blank", "title": title, "status": code, "detail": detail})
+    );
+}

@@ -154,6 +154,38 @@ impl Stack {
         (out.status.code().unwrap_or(-1), value)
     }
 
+    /// The slugs of every resource registered on the stack's AS (`GET /admin/resources` with the
+    /// admin key of its `.env`), sorted.
+    pub fn registered_slugs(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.path(".env")).unwrap();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
+            .expect("an admin key in .env")
+            .trim_matches('"')
+            .to_owned();
+        let url = format!("http://localhost:{}/admin/resources", self.ports.admin);
+        let list: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            reqwest::Client::new()
+                .get(&url)
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        let mut slugs: Vec<String> = list
+            .as_array()
+            .unwrap_or_else(|| panic!("{url}: {list}"))
+            .iter()
+            .map(|r| r["slug"].as_str().unwrap().to_owned())
+            .collect();
+        slugs.sort();
+        slugs
+    }
+
     /// Replaces (or adds, at the end) `name=value` in the stack's `.env`, as a user editing it.
     pub fn set_in_env_file(&self, name: &str, value: &str) {
         let path = self.path(".env");

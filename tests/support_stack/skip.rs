@@ -13,6 +13,10 @@ pub const REQUIRE_DOCKER: &str = "AUTHPLANE_DEV_REQUIRE_DOCKER";
 /// The switch for the scenarios that run the AS under Debian's libfaketime.
 pub const REQUIRE_FAKETIME: &str = "AUTHPLANE_DEV_REQUIRE_FAKETIME";
 
+/// The switch for the tests that run Python MCP servers (FastMCP + authplane-fastmcp) from the
+/// venv `scripts/python-venv.sh` builds.
+pub const REQUIRE_PYTHON: &str = "AUTHPLANE_DEV_REQUIRE_PYTHON";
+
 /// Records that the caller is about to skip because of `reason`: panics when `switch` is set to
 /// `1`, else writes `skipped: <reason>` to the process's stderr. Written to the stderr handle, not
 /// with `eprintln!`, which libtest captures and shows only for a failed test.

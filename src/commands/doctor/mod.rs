@@ -5,8 +5,6 @@
 //! The environment group is here; the configuration rules (pure, unit-tested) are in `config`,
 //! the live checks in `live`.
 
-use std::os::unix::fs::PermissionsExt as _;
-
 use serde_json::json;
 
 use crate::cli::DoctorArgs;
@@ -147,21 +145,25 @@ async fn environment(run: &mut Run<'_>, settings: &Settings) {
     );
 
     let mut findings = Vec::new();
-    match std::fs::metadata(&settings.env_file) {
-        Err(_) => findings.push(Finding::warning(
+    // Permission bits only where the platform has them (not Windows).
+    let loose_mode = crate::stack::platform::mode(&settings.env_file)
+        .and_then(Result::ok)
+        .filter(|mode| mode & 0o077 != 0);
+    match (std::fs::metadata(&settings.env_file), loose_mode) {
+        (Err(_), _) => findings.push(Finding::warning(
             Code::ConfigInvalid,
             format!("{} does not exist", settings.env_file.display()),
             "run `authplane-dev up` once; it writes a .env with fresh secrets",
         )),
-        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => findings.push(
+        (Ok(_), Some(mode)) => findings.push(
             Finding::warning(
                 Code::FilePermissions,
                 format!("{} is readable by other users", settings.env_file.display()),
                 format!("chmod 600 {}", settings.env_file.display()),
             )
-            .compare("600", format!("{:o}", meta.permissions().mode() & 0o777)),
+            .compare("600", format!("{mode:o}")),
         ),
-        Ok(_) => {}
+        (Ok(_), None) => {}
     }
     record(
         run,
