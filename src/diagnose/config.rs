@@ -597,12 +597,18 @@ pub fn scope(settings: &Settings) -> Vec<Finding> {
     findings
 }
 
-/// Plain http is for loopback issuers only (the AS's dev mode).
+/// Plain http is for loopback issuers only (the AS's dev mode) — and, in the containers
+/// topology, for the AS's name on the Docker network, where the seed's `http://authserver:9000`
+/// never leaves this machine.
 pub fn dev_mode(settings: &Settings) -> Vec<Finding> {
     let Ok(issuer) = reqwest::Url::parse(&settings.server_issuer) else {
         return Vec::new();
     };
-    if issuer.scheme() != "http" || issuer.host_str().is_some_and(url::is_loopback_host) {
+    let host = issuer.host_str().unwrap_or("");
+    if issuer.scheme() != "http"
+        || url::is_loopback_host(host)
+        || (settings.topology == Topology::Containers && network_only_host(settings, host))
+    {
         return Vec::new();
     }
     vec![
@@ -997,6 +1003,24 @@ mod tests {
         assert_eq!(codes(&f), [Code::ConfigInvalid, Code::ConfigInvalid]);
         assert!(f[0].fix.contains("AUTHPLANE_DEV_AS=docker"), "{f:?}");
         assert!(f[1].message.contains("echo server"), "{f:?}");
+    }
+
+    #[test]
+    fn plain_http_to_the_as_on_the_docker_network_is_no_warning_in_the_containers_topology() {
+        let on_network = [
+            (var::SERVER_ISSUER, "http://authserver:9000"),
+            (var::DEV_PUBLIC_URL, "http://localhost:9000"),
+            (var::DEV_TOPOLOGY, "containers"),
+        ];
+        assert!(dev_mode(&settings(&on_network)).is_empty());
+        let elsewhere = [(var::SERVER_ISSUER, "http://auth.example:9000")];
+        assert_eq!(
+            codes(&dev_mode(&settings(&elsewhere))),
+            [Code::ConfigInvalid]
+        );
+        let mut on_host = on_network.to_vec();
+        on_host.pop();
+        assert_eq!(codes(&dev_mode(&settings(&on_host))), [Code::ConfigInvalid]);
     }
 
     #[test]
