@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{
-    Object, Page, Unknown, bad_request, json_response, query_pairs, read_body, store_error,
+    Object, Page, Unknown, bad_request, json_response, query_pairs, query_value, read_body,
+    store_error,
 };
 use crate::authserver::config::{AsConfig, as_var};
 use crate::authserver::problem::AdminError;
@@ -249,13 +250,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     let pairs = query_pairs(query.as_deref())?;
-    let value = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let value = |k: &str| query_value(&pairs, k);
     let status = value("status");
     if status.is_some_and(|s| !["active", "suspended", "revoked"].contains(&s)) {
         return Err(bad_request("status must be active, suspended or revoked"));

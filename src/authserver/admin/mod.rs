@@ -329,22 +329,16 @@ impl Page {
         query: &[(String, String)],
         default_limit: usize,
     ) -> Result<Page, AdminError> {
-        let value = |k: &str| {
-            query
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
-        let limit = match value("limit") {
-            None | Some("") => default_limit,
+        let limit = match query_value(query, "limit") {
+            None => default_limit,
             Some(v) => v
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=500).contains(n))
                 .ok_or_else(|| bad_request("limit must be 1..500"))?,
         };
-        let offset = match value("offset") {
-            None | Some("") => 0,
+        let offset = match query_value(query, "offset") {
+            None => 0,
             Some(v) => v
                 .parse::<usize>()
                 .map_err(|_| bad_request("offset must be a non-negative integer"))?,
@@ -360,6 +354,15 @@ impl Page {
             .take(self.limit)
             .collect()
     }
+}
+
+/// The value of the first `key` in query `pairs`; an empty value counts as absent.
+pub fn query_value<'p>(pairs: &'p [(String, String)], key: &str) -> Option<&'p str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 /// The query string as pairs (a malformed one is a 400).

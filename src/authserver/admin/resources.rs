@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::{
-    Object, Page, Unknown, bad_request, invalid_json, json_response, query_pairs, read_body,
-    store_error,
+    Object, Page, Unknown, bad_request, invalid_json, json_response, query_pairs, query_value,
+    read_body, store_error,
 };
 use crate::authserver::problem::AdminError;
 use crate::authserver::store::{Data, Policy, Resource, ResourceScope, now_rfc3339};
@@ -289,13 +289,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     let pairs = query_pairs(query.as_deref())?;
-    let value = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let value = |k: &str| query_value(&pairs, k);
     if let Some(slug) = value("slug") {
         if let Some(other) = ["backend_kind", "broker_provider_id", "limit", "offset"]
             .into_iter()

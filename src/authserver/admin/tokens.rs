@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{json_response, query_pairs, store_error};
+use super::{json_response, query_pairs, query_value, store_error};
 use crate::authserver::AppState;
 use crate::authserver::problem::AdminError;
 use crate::authserver::store::{Data, Issuance};
@@ -62,13 +62,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, AdminError> {
     let pairs = query_pairs(query.as_deref())?;
-    let value = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    };
+    let value = |k: &str| query_value(&pairs, k);
     let limit = match atoi(value("limit")) {
         n if n <= 0 => 50,
         n => usize::try_from(n).unwrap_or(usize::MAX),
