@@ -1,6 +1,9 @@
 //! The client side of the flow: the AS admin API ([`admin`]), discovery and the token endpoint
 //! ([`token`]), MCP in both protocol eras ([`mcp`]), JWT decoding without verification ([`jwt`]),
-//! the client credentials kept between runs ([`credentials`]) and DPoP proofs ([`dpop`]).
+//! the client credentials kept between runs ([`credentials`]), DPoP proofs ([`dpop`]), and the
+//! interactive authorization-code flow of an MCP client ([`authcode`]: registration, PKCE, the
+//! grants) with its headless browser ([`browser`], reading HTML forms with [`html_form`]) and,
+//! for `--browser`, the loopback redirect listener ([`loopback`]).
 //!
 //! This is the only module that speaks HTTP to the AS and to MCP servers as a client. Every call
 //! has timeouts (5 s to connect, 10 s in total) and never follows redirects silently (a 307 from
@@ -9,9 +12,13 @@
 //! show exactly what was sent and what came back.
 
 pub mod admin;
+pub mod authcode;
+pub mod browser;
 pub mod credentials;
 pub mod dpop;
+pub mod html_form;
 pub mod jwt;
+pub mod loopback;
 pub mod mcp;
 pub mod signature;
 pub mod token;
@@ -142,6 +149,9 @@ pub struct Response {
     pub status: u16,
     pub body: String,
     pub exchange: Exchange,
+    /// The `Set-Cookie` values, kept apart from the exchange (they may carry a session): the
+    /// headless user agent of `verify --flow auth-code` keeps them as a browser does.
+    pub set_cookies: Vec<String>,
 }
 
 impl Response {
@@ -170,6 +180,12 @@ pub async fn send(
         Ok(response) => {
             let status = response.status().as_u16();
             exchange.status = Some(status);
+            let set_cookies: Vec<String> = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
             for name in SHOWN_HEADERS {
                 for value in response.headers().get_all(*name) {
                     exchange.response_headers.push((
@@ -195,6 +211,7 @@ pub async fn send(
                 status,
                 body,
                 exchange,
+                set_cookies,
             })
         }
     }
