@@ -150,9 +150,65 @@ pub enum Protocol {
     Auto,
 }
 
+/// Which OAuth flow `verify` walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum VerifyFlow {
+    /// A machine client: register a client_credentials client through the admin API and mint
+    #[default]
+    ClientCredentials,
+    /// An interactive MCP client: 401 → metadata → dynamic registration → authorize with PKCE
+    /// and resource → login + consent → code exchange → MCP call → refresh
+    AuthCode,
+}
+
+/// A parameter `verify --flow auth-code --omit` leaves out, to show what the AS answers a client
+/// that forgets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Omit {
+    /// No code_challenge on the authorize request (and no code_verifier on the exchange)
+    Pkce,
+    /// No resource indicator on the authorize request or the token requests
+    Resource,
+}
+
+/// What `verify --flow auth-code` answers on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ConsentChoice {
+    /// Press the approve button
+    #[default]
+    Approve,
+    /// Press the deny button (shows what a client gets when the user says no)
+    Deny,
+}
+
 /// Flags of `verify`.
 #[derive(Debug, Args, Default)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent command-line switches, not states"
+)]
 pub struct VerifyArgs {
+    /// The OAuth flow: client-credentials (a machine client, minted through the admin API) or
+    /// auth-code (an interactive MCP client: discovery from the 401, dynamic registration, PKCE,
+    /// login and consent, refresh)
+    #[arg(long, value_enum, default_value_t = VerifyFlow::ClientCredentials)]
+    pub flow: VerifyFlow,
+    /// auth-code: open your browser at the authorization URL and wait for the redirect on a
+    /// loopback listener (127.0.0.1), as `gh auth login` does [default: fill the login and consent
+    /// forms headlessly with AUTHPLANE_DEV_USER_EMAIL / AUTHPLANE_DEV_USER_PASSWORD]
+    #[arg(long)]
+    pub browser: bool,
+    /// auth-code: register and use this redirect URI instead of a loopback one
+    /// (http://127.0.0.1:<port>/callback), to see whether the AS accepts your client's
+    #[arg(long, value_name = "URI", conflicts_with = "browser")]
+    pub redirect_uri: Option<String>,
+    /// auth-code: leave a parameter out of the authorization request, to see what the AS answers
+    /// a client that forgets it (repeatable)
+    #[arg(long, value_enum, value_name = "PARAM")]
+    pub omit: Vec<Omit>,
+    /// auth-code: what to answer on the consent page
+    #[arg(long, value_enum, default_value_t = ConsentChoice::Approve, conflicts_with = "browser")]
+    pub consent: ConsentChoice,
     /// Verify this MCP server instead of the embedded echo server [env: AUTHPLANE_DEV_MCP_URL]
     #[arg(long, value_name = "URL")]
     pub mcp_url: Option<String>,

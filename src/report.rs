@@ -555,6 +555,11 @@ impl<'r> Run<'r> {
         self.outcome.ok()
     }
 
+    /// True when a step named `name` was recorded (passed, failed or skipped).
+    pub fn has_step(&self, name: &str) -> bool {
+        self.outcome.steps.iter().any(|s| s.name == name)
+    }
+
     /// The findings recorded so far.
     pub fn findings(&self) -> &[Finding] {
         &self.outcome.findings

@@ -27,6 +27,7 @@ pub mod status;
 pub mod token;
 pub mod up;
 pub mod verify;
+pub mod verify_authcode;
 
 /// What every command gets: the resolved settings and the reporter.
 pub struct Context<'r> {

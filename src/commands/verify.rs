@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::cli::{Protocol, VerifyArgs};
+use crate::cli::{ConsentChoice, Protocol, VerifyArgs, VerifyFlow};
 use crate::commands::Context;
 use crate::config::Settings;
 use crate::flow::dpop::DpopKey;
@@ -32,8 +32,12 @@ use crate::steps::metadata;
 use crate::steps::probe::{PROBE_STEPS, probe_no_token};
 use crate::steps::probe_revoked::PROBE_REVOKED;
 
-/// Runs the command.
+/// Runs the command (`--flow auth-code`: `verify_authcode`).
 pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
+    check_flow_flags(args)?;
+    if args.flow == VerifyFlow::AuthCode {
+        return crate::commands::verify_authcode::run(args, ctx).await;
+    }
     let mut run = ctx.reporter.run("verify");
     let Some((ctx, _lock)) = &crate::commands::preflight::prepare_context(ctx, &mut run).await?
     else {
@@ -179,6 +183,35 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         }
     }
     Ok(run.finish())
+}
+
+/// Refuses (a usage error, exit 2, before anything starts) flags that belong to the other flow.
+fn check_flow_flags(args: &VerifyArgs) -> Result<(), clap::Error> {
+    let interactive_only = [
+        (args.browser, "--browser"),
+        (args.redirect_uri.is_some(), "--redirect-uri"),
+        (!args.omit.is_empty(), "--omit"),
+        (args.consent == ConsentChoice::Deny, "--consent deny"),
+    ];
+    let conflict = match args.flow {
+        VerifyFlow::ClientCredentials => {
+            interactive_only
+                .iter()
+                .find(|(set, _)| *set)
+                .map(|(_, flag)| {
+                    format!("{flag} applies to the interactive flow only; add --flow auth-code")
+                })
+        }
+        VerifyFlow::AuthCode => args.dpop.then(|| {
+            "--dpop is not supported with --flow auth-code yet; drop one of them".to_owned()
+        }),
+    };
+    match conflict {
+        Some(message) => {
+            Err(crate::cli::command().error(clap::error::ErrorKind::ArgumentConflict, message))
+        }
+        None => Ok(()),
+    }
 }
 
 /// The names of the steps from the registration to the token check (to mark them skipped).

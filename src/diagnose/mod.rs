@@ -11,9 +11,11 @@
 //! - [`config`] holds the configuration rules doctor reports and every acting verb checks first.
 //! - [`clock`] compares this host's clock with the AS's `Date` header.
 //! - [`jwks`] checks the AS's signing keys; [`prm`] the MCP server's Protected Resource Metadata.
+//! - [`authcode`] names what an AS answered an interactive MCP client (`verify --flow auth-code`).
 //! - [`failure`] explains a request that failed: a server that does not answer, an AS that fails,
 //!   a refused admin key, a token endpoint error, an MCP server's refusal.
 
+pub mod authcode;
 pub mod claims;
 pub mod clock;
 pub mod config;

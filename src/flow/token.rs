@@ -19,6 +19,17 @@ pub struct Metadata {
     pub grant_types_supported: Vec<String>,
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// The interactive flow's endpoints and capabilities (`verify --flow auth-code`).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub registration_endpoint: Option<String>,
+    #[serde(default)]
+    pub response_types_supported: Vec<String>,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// `GET <public_url>/.well-known/oauth-authorization-server`.

@@ -61,5 +61,6 @@ impl Flow<'_> {
         }
         self.expectations.discovered_issuer = Some(metadata.issuer.clone());
         self.issuer.clone_from(&metadata.issuer);
+        self.metadata = Some(metadata.clone());
     }
 }

@@ -2,8 +2,10 @@
 //! [`discovery`] (AS metadata, issuer checks), [`resource`] (the resource URI, the Mint resource,
 //! drift), [`client`] (the client_credentials client), [`mint`] (the token request),
 //! [`token_check`] (the token checked before use), [`mcp`] (the handshake and echo round trip, both
-//! eras), [`probe`] (the negative probes) and [`dpop`] (`verify --dpop`: the binding and its two
-//! probes).
+//! eras), [`probe`] (the negative probes), [`dpop`] (`verify --dpop`: the binding and its two
+//! probes), and the interactive flow of `verify --flow auth-code`: [`authcode`] (endpoints,
+//! registration, authorize / login / consent), [`authcode_browser`] (`--browser`) and
+//! [`authcode_tokens`] (authorization response, code exchange, refresh, replay).
 //!
 //! Each step starts and ends its own step on the [`Run`] it is given: it records what it saw and
 //! the findings (built by the rules in `diagnose/`), and says whether the flow can go on. Which
@@ -23,6 +25,9 @@ use crate::flow::admin::AdminClient;
 use crate::flow::{FlowError, http_client};
 use crate::report::{Reporter, Run, StepTimer};
 
+pub mod authcode;
+pub mod authcode_browser;
+pub mod authcode_tokens;
 pub mod client;
 pub mod discovery;
 pub mod dpop;
@@ -66,6 +71,8 @@ pub struct Flow<'c> {
     /// The proof-of-possession key of `verify --dpop`: tokens are minted bound to it and sent
     /// with a fresh proof per MCP request.
     pub dpop: Option<std::sync::Arc<crate::flow::dpop::DpopKey>>,
+    /// The AS metadata [`Flow::discover`] read (the interactive flow takes its endpoints from it).
+    pub metadata: Option<crate::flow::token::Metadata>,
 }
 
 impl<'c> Flow<'c> {
@@ -125,6 +132,7 @@ impl<'c> Flow<'c> {
             issuer: settings.server_issuer.clone(),
             scope: settings.scope.clone(),
             dpop: None,
+            metadata: None,
         })
     }
 

@@ -324,7 +324,7 @@ pub(super) async fn first_call(mcp: &McpClient, era: Era) -> Result<McpReply, Fl
 
 /// The round trip again with another token: the reply of its last request, and the
 /// `initialize` reply in the session era.
-async fn repeat_round_trip(
+pub(super) async fn repeat_round_trip(
     mcp: &McpClient,
     exercised: &Exercised,
 ) -> Result<(McpReply, Option<McpReply>), FlowError> {
