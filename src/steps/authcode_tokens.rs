@@ -353,3 +353,182 @@ impl Flow<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, Settings, Vars};
+    use crate::diagnose::Code;
+    use crate::diagnose::authcode::Omitted;
+    use crate::flow::authcode::Pkce;
+    use crate::flow::browser::Browser;
+    use crate::report::{ColorChoice, OutputOptions, Reporter};
+    use crate::steps::authcode::Endpoints;
+    use axum::extract::Query;
+    use axum::response::{IntoResponse, Redirect};
+    use std::collections::HashMap;
+
+    /// An AS with two faults the embedded AS (and authserver) do not have, built for these tests
+    /// because no real server here behaves like this: its authorize endpoint answers at once with
+    /// a code, a state it made up and another issuer's `iss`; its token endpoint answers every
+    /// refresh with the same refresh token and accepts it again and again.
+    async fn careless_as() -> String {
+        let router = axum::Router::new()
+            .route(
+                "/oauth/authorize",
+                axum::routing::get(|Query(q): Query<HashMap<String, String>>| async move {
+                    let mut to = url::Url::parse(&q["redirect_uri"]).unwrap();
+                    to.query_pairs_mut()
+                        .append_pair("code", "c0de")
+                        .append_pair("state", "not-the-state-sent")
+                        .append_pair("iss", "http://evil.example");
+                    Redirect::to(to.as_str())
+                }),
+            )
+            .route(
+                "/oauth/token",
+                axum::routing::post(|| async {
+                    (
+                        [("content-type", "application/json")],
+                        json!({"access_token": "a.b.c", "token_type": "Bearer", "refresh_token": "never-rotated"})
+                            .to_string(),
+                    )
+                        .into_response()
+                }),
+            );
+        crate::flow::mock::serve(router).await
+    }
+
+    fn settings() -> Settings {
+        Settings::resolve(
+            Vars::from_parts(Vec::new(), Vec::new()),
+            &Overrides::default(),
+            std::path::Path::new(".env"),
+            std::path::Path::new(".run"),
+        )
+        .unwrap()
+    }
+
+    fn reporter() -> Reporter {
+        Reporter::new(OutputOptions {
+            json: true,
+            color: ColorChoice::Never,
+            show_secrets: false,
+        })
+    }
+
+    fn interactive(base: &str, http: &reqwest::Client) -> Interactive {
+        Interactive {
+            endpoints: Endpoints {
+                authorization: format!("{base}/oauth/authorize"),
+                token: format!("{base}/oauth/token"),
+                registration: format!("{base}/oauth/register"),
+                iss_supported: true,
+            },
+            client_id: "c1".into(),
+            redirect_uri: "http://127.0.0.1:1/callback".into(),
+            pkce: Pkce::generate(),
+            state: "the-state-sent".into(),
+            browser: Browser::new(http.clone()),
+            omitted: Omitted::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_made_up_state_and_another_iss_are_authorization_response_mismatch() {
+        let base = careless_as().await;
+        let settings = settings();
+        let reporter = reporter();
+        let mut flow = Flow::new(&settings, &reporter, true, true).unwrap();
+        let mut ia = interactive(&base, &flow.http.clone());
+        let mut run = reporter.run("verify");
+        // The real request: the AS redirects at once, so login and consent are not asked.
+        let response = flow
+            .authorize_headless(&mut run, &mut ia, false)
+            .await
+            .expect("a redirect to the redirect URI");
+        assert_eq!(
+            flow.check_authorization_response(&mut run, &ia, &response),
+            None
+        );
+        let outcome = run.finish();
+        let mismatches: Vec<_> = outcome
+            .findings
+            .iter()
+            .filter(|f| f.code == Code::AuthorizationResponseMismatch)
+            .map(|f| (f.differs.clone().unwrap(), f.actual.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            mismatches,
+            [
+                ("state".to_owned(), "not-the-state-sent".to_owned()),
+                ("iss".to_owned(), "http://evil.example".to_owned())
+            ]
+        );
+        let skipped: Vec<_> = outcome
+            .steps
+            .iter()
+            .filter(|s| s.summary == "not asked by the AS")
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(skipped, ["login", "consent"]);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_does_not_rotate_and_a_replay_accepted_are_refresh_rotation_broken() {
+        let base = careless_as().await;
+        let settings = settings();
+        let reporter = reporter();
+        let flow = Flow::new(&settings, &reporter, true, true).unwrap();
+        let ia = interactive(&base, &flow.http);
+        let old = UserTokens {
+            access_token: "x.y.z".into(),
+            token_type: "Bearer".into(),
+            expires_in: None,
+            scope: None,
+            refresh_token: Some("never-rotated".into()),
+        };
+        let mut run = reporter.run("verify");
+        assert!(flow.refresh_tokens(&mut run, &ia, &old).await.is_none());
+        flow.replay_refresh(&mut run, &ia, "never-rotated").await;
+        let outcome = run.finish();
+        let found: Vec<_> = outcome
+            .findings
+            .iter()
+            .map(|f| (f.code, f.actual.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    Code::RefreshRotationBroken,
+                    "the same refresh token again".to_owned()
+                ),
+                (
+                    Code::RefreshRotationBroken,
+                    "200 with new tokens".to_owned()
+                ),
+            ]
+        );
+        // Refresh tokens never reach the output.
+        assert!(!outcome.to_json().to_string().contains("never-rotated"));
+    }
+
+    #[tokio::test]
+    async fn an_authorize_endpoint_that_issues_a_code_without_pkce_is_pkce_not_enforced() {
+        let base = careless_as().await;
+        let settings = settings();
+        let reporter = reporter();
+        let mut flow = Flow::new(&settings, &reporter, true, true).unwrap();
+        let mut ia = interactive(&base, &flow.http.clone());
+        let mut run = reporter.run("verify");
+        flow.probe_authorize_without_pkce(&mut run, &mut ia).await;
+        let outcome = run.finish();
+        assert_eq!(outcome.findings.len(), 1, "{:#?}", outcome.findings);
+        assert_eq!(outcome.findings[0].code, Code::PkceNotEnforced);
+        // The code on the redirect is not shown.
+        let step = &outcome.steps[0];
+        let redirect = step.detail["redirect"].as_str().unwrap();
+        assert!(redirect.contains("code=%3Ccode%3E"), "{redirect}");
+    }
+}
