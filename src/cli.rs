@@ -188,27 +188,6 @@ pub enum ConsentChoice {
     reason = "independent command-line switches, not states"
 )]
 pub struct VerifyArgs {
-    /// The OAuth flow: client-credentials (a machine client, minted through the admin API) or
-    /// auth-code (an interactive MCP client: discovery from the 401, dynamic registration, PKCE,
-    /// login and consent, refresh)
-    #[arg(long, value_enum, default_value_t = VerifyFlow::ClientCredentials)]
-    pub flow: VerifyFlow,
-    /// auth-code: open your browser at the authorization URL and wait for the redirect on a
-    /// loopback listener (127.0.0.1), as `gh auth login` does [default: fill the login and consent
-    /// forms headlessly with AUTHPLANE_DEV_USER_EMAIL / AUTHPLANE_DEV_USER_PASSWORD]
-    #[arg(long)]
-    pub browser: bool,
-    /// auth-code: register and use this redirect URI instead of a loopback one
-    /// (http://127.0.0.1:<port>/callback), to see whether the AS accepts your client's
-    #[arg(long, value_name = "URI", conflicts_with = "browser")]
-    pub redirect_uri: Option<String>,
-    /// auth-code: leave a parameter out of the authorization request, to see what the AS answers
-    /// a client that forgets it (repeatable)
-    #[arg(long, value_enum, value_name = "PARAM")]
-    pub omit: Vec<Omit>,
-    /// auth-code: what to answer on the consent page
-    #[arg(long, value_enum, default_value_t = ConsentChoice::Approve, conflicts_with = "browser")]
-    pub consent: ConsentChoice,
     /// Verify this MCP server instead of the embedded echo server [env: AUTHPLANE_DEV_MCP_URL]
     #[arg(long, value_name = "URL")]
     pub mcp_url: Option<String>,
@@ -237,8 +216,38 @@ pub struct VerifyArgs {
     /// that the bound token is refused as Bearer and with a proof for another URL
     #[arg(long)]
     pub dpop: bool,
+    /// The OAuth flow: client-credentials (a machine client, minted through the admin API) or
+    /// auth-code (an interactive MCP client: discovery from the 401, dynamic registration, PKCE,
+    /// login and consent, refresh)
+    #[arg(long, value_enum, default_value_t = VerifyFlow::ClientCredentials)]
+    pub flow: VerifyFlow,
+    /// auth-code: open your browser at the authorization URL and wait for the redirect on a
+    /// loopback listener (127.0.0.1), as `gh auth login` does [default: fill the login and consent
+    /// forms headlessly with AUTHPLANE_DEV_USER_EMAIL / AUTHPLANE_DEV_USER_PASSWORD]
+    #[arg(long)]
+    pub browser: bool,
+    /// auth-code: register and use this redirect URI instead of a loopback one
+    /// (http://127.0.0.1:<port>/callback), to see whether the AS accepts your client's
+    #[arg(long, value_name = "URI", conflicts_with = "browser", value_parser = parse_absolute_url)]
+    pub redirect_uri: Option<String>,
+    /// auth-code: leave a parameter out of the authorization request, to see what the AS answers
+    /// a client that forgets it (repeatable)
+    #[arg(long, value_enum, value_name = "PARAM")]
+    pub omit: Vec<Omit>,
+    /// auth-code: what to answer on the consent page
+    #[arg(long, value_enum, default_value_t = ConsentChoice::Approve, conflicts_with = "browser")]
+    pub consent: ConsentChoice,
     #[command(flatten)]
     pub up: UpArgs,
+}
+
+fn parse_absolute_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if url.has_host() => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?} is not an absolute URL; give one such as http://127.0.0.1:8976/callback or https://app.example.com/oauth/callback"
+        )),
+    }
 }
 
 fn parse_json_object(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
