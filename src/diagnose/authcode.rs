@@ -153,7 +153,8 @@ pub fn authorization_error(
                 "register {resource} as a resource (byte for byte) — `authplane-dev verify` registers it; `verify --fix` repairs a drifted one"
             ),
         ),
-        "invalid_request" if omitted.pkce || about_pkce => pkce_missing(&answer),
+        // authserver answers a missing challenge with invalid_grant "PKCE verification failed".
+        _ if about_pkce || (omitted.pkce && error == "invalid_request") => pkce_missing(&answer),
         _ => authorization_failed(
             "the AS refused the authorization request",
             &answer,
@@ -188,6 +189,10 @@ mod tests {
         );
         assert_eq!(
             authorization_error("invalid_request", "code_challenge is required", none, r).code,
+            Code::PkceMissing
+        );
+        assert_eq!(
+            authorization_error("invalid_grant", "PKCE verification failed: x", none, r).code,
             Code::PkceMissing
         );
         assert_eq!(

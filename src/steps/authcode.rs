@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::Settings;
+use crate::config::{Settings, var};
 use crate::diagnose::Finding;
 use crate::diagnose::authcode::{self as rules, Omitted};
 use crate::diagnose::failure::as_unreachable;
@@ -24,10 +24,6 @@ use crate::report::{Run, StepTimer};
 
 use super::Flow;
 
-/// The dev user's login, read from `.env` or the environment.
-pub const USER_EMAIL_VAR: &str = "AUTHPLANE_DEV_USER_EMAIL";
-/// The dev user's password.
-pub const USER_PASSWORD_VAR: &str = "AUTHPLANE_DEV_USER_PASSWORD";
 /// The `client_name` the flow registers.
 pub const CLIENT_NAME: &str = "authplane-dev verify (auth-code)";
 /// The path of the loopback redirect URI.
@@ -114,11 +110,11 @@ impl Flow<'_> {
     pub fn dev_user(&self) -> Result<(String, String), Vec<&'static str>> {
         let vars = &self.settings().vars;
         match (
-            vars.non_empty(USER_EMAIL_VAR),
-            vars.non_empty(USER_PASSWORD_VAR),
+            vars.non_empty(var::DEV_USER_EMAIL),
+            vars.non_empty(var::DEV_USER_PASSWORD),
         ) {
             (Some(e), Some(p)) => Ok((e.to_owned(), p.to_owned())),
-            (e, p) => Err([(e, USER_EMAIL_VAR), (p, USER_PASSWORD_VAR)]
+            (e, p) => Err([(e, var::DEV_USER_EMAIL), (p, var::DEV_USER_PASSWORD)]
                 .into_iter()
                 .filter(|(v, _)| v.is_none())
                 .map(|(_, n)| n)
@@ -252,11 +248,16 @@ impl Flow<'_> {
                         code: Some(code),
                         message,
                         ..
-                    } if code == "invalid_redirect_uri" => rules::redirect_uri_rejected(
+                    } if code == "invalid_redirect_uri"
+                        || (code == "invalid_client_metadata"
+                            && message.contains("redirect_uri")) =>
+                    {
+                        rules::redirect_uri_rejected(
                         redirect_uri,
                         "at registration",
                         &format!("{code}: {message}"),
-                    ),
+                        )
+                    }
                     FlowError::Status {
                         status, message, ..
                     } => rules::authorization_failed(
@@ -264,7 +265,7 @@ impl Flow<'_> {
                         &format!("HTTP {status}: {message}"),
                         "enable dynamic client registration on the AS (authserver: AUTHPLANE_DCR_MODE), or register the client ahead of time",
                     ),
-                    _ => as_unreachable(&err, &endpoints.registration, "AUTHPLANE_DEV_PUBLIC_URL"),
+                    _ => as_unreachable(&err, &endpoints.registration, var::DEV_PUBLIC_URL),
                 });
                 None
             }
@@ -714,7 +715,7 @@ async fn follow(
 
 fn fail_transport(run: &mut Run<'_>, t: StepTimer, err: &FlowError, url: &str) {
     run.fail(t, err.to_string(), err.detail());
-    run.finding(as_unreachable(err, url, "AUTHPLANE_DEV_PUBLIC_URL"));
+    run.finding(as_unreachable(err, url, var::DEV_PUBLIC_URL));
 }
 
 fn skip(run: &mut Run<'_>, names: &[&str], why: &str) {

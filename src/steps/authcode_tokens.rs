@@ -290,7 +290,7 @@ impl Flow<'_> {
                 run.finding(as_unreachable(
                     &err,
                     &ia.endpoints.token,
-                    "AUTHPLANE_DEV_PUBLIC_URL",
+                    crate::config::var::DEV_PUBLIC_URL,
                 ));
             }
             Ok(tokens) => {
@@ -349,7 +349,7 @@ impl Flow<'_> {
                 &format!("HTTP {status}: {message}"),
                 "read the answer; `authplane-dev logs authserver` shows the AS's side",
             ),
-            _ => as_unreachable(err, &ia.endpoints.token, "AUTHPLANE_DEV_PUBLIC_URL"),
+            _ => as_unreachable(err, &ia.endpoints.token, crate::config::var::DEV_PUBLIC_URL),
         }
     }
 }
