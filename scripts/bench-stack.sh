@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures, by wall time, as a user runs it:
 #   - `up` to ready (cold: both embedded servers started and health-waited), 5 runs;
+#   - `verify --flow auth-code` on a warm stack (the interactive MCP client flow);
 #   - `verify` on a warm stack and, interleaved in the same run so both see the same machine load,
 #     scripts/verify-curl.sh (the requests of the seed's `make verify`, with curl and jq);
 #   - resident memory (VmHWM, peak RSS) of the two embedded servers after the runs;
@@ -34,10 +35,20 @@ for _ in $(seq "$runs"); do
   t0=$(now_us); "$curl_script" >/dev/null; t1=$(now_us)
   curls+=("$(ms $((t1 - t0)))")
 done
+authcodes=()
+"$bin" verify --flow auth-code >/dev/null   # proves the flow passes before timing it
+for _ in $(seq "$runs"); do
+  # ~16 requests per run: back to back they would exceed the AS's rate limit (100 requests/s per
+  # IP, burst 200, as authserver's default) and measure its 429s. The pause is outside the timing.
+  sleep 0.3
+  t0=$(now_us); "$bin" verify --flow auth-code >/dev/null; t1=$(now_us)
+  authcodes+=("$(ms $((t1 - t0)))")
+done
 mv=$(printf '%s\n' "${verifies[@]}" | median)
 mc=$(printf '%s\n' "${curls[@]}" | median)
 echo "up to ready (5 runs, ms):           ${ups[*]}  median $(printf '%s\n' "${ups[@]}" | median)"
 echo "verify warm ($runs runs, ms):         ${verifies[*]}  median $mv"
+echo "verify --flow auth-code warm ($runs runs, ms): ${authcodes[*]}  median $(printf '%s\n' "${authcodes[@]}" | median)"
 echo "curl verify.sh steps ($runs runs, ms): ${curls[*]}  median $mc"
 echo "speed-up (median curl / median verify): $(awk -v a="$mc" -v b="$mv" 'BEGIN { printf "%.1fx", a / b }')"
 for component in authserver echo; do

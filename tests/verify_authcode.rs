@@ -308,6 +308,14 @@ fn flags_of_the_other_flow_are_a_usage_error_before_anything_starts() {
         assert_eq!(doc["ok"], false);
         assert!(stack.pid("authserver").is_none(), "{args:?} started the AS");
     }
+    // Headless without the dev user: refused before anything starts, naming both variables.
+    let bare = Stack::new();
+    let (code, doc) = verify(&bare, &[]);
+    assert_eq!(code, 2, "{doc:#}");
+    assert_eq!(codes(&doc), ["config_invalid"], "{doc:#}");
+    let fix = finding(&doc, "config_invalid")["fix"].as_str().unwrap();
+    assert!(fix.contains("AUTHPLANE_DEV_USER_PASSWORD"), "{fix}");
+    assert!(bare.pid("authserver").is_none());
     // A configuration error answers with doctor's finding before anything starts.
     stack.set_in_env_file("PORT", "1");
     let (code, doc) = verify(&stack, &[]);

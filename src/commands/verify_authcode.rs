@@ -14,6 +14,8 @@ use serde_json::json;
 
 use crate::cli::{ConsentChoice, Omit, Protocol, VerifyArgs};
 use crate::commands::Context;
+use crate::config::var;
+use crate::diagnose::{Code, Finding};
 use crate::diagnose::authcode::Omitted;
 use crate::flow::authcode::{Pkce, random_state};
 use crate::flow::browser::Browser;
@@ -51,6 +53,9 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
         return Ok(run.finish());
     };
     let settings = &ctx.settings;
+    if !options.browser && !dev_user_ready(settings, &mut run) {
+        return Ok(run.finish());
+    }
     let with_echo = settings.dials_embedded_echo();
     if !crate::stack::ensure_up(settings, &args.up, &mut run, with_echo).await? {
         return Ok(run.finish());
@@ -191,6 +196,37 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
     }
     skip_rest(&mut run, &plan, "skipped: see the findings above");
     Ok(run.finish())
+}
+
+/// Check before acting: the headless flow logs in as the dev user, so both of its variables must
+/// be set before anything starts; otherwise the run is refused (exit 2) with the fix.
+fn dev_user_ready(settings: &crate::config::Settings, run: &mut Run<'_>) -> bool {
+    let unset: Vec<&str> = [var::DEV_USER_EMAIL, var::DEV_USER_PASSWORD]
+        .into_iter()
+        .filter(|name| settings.vars.non_empty(name).is_none())
+        .collect();
+    if unset.is_empty() {
+        return true;
+    }
+    let t = run.start("dev user");
+    run.fail(t, format!("{} not set", unset.join(" and ")), json!({"unset": unset}));
+    run.finding(
+        Finding::error(
+            Code::ConfigInvalid,
+            format!(
+                "`verify --flow auth-code` logs in as the dev user, but {} is not set",
+                unset.join(" and ")
+            ),
+            format!(
+                "set {} and {} (in .env or the environment) to a user of the AS — `authplane-dev up` creates that user on the embedded AS from these two variables — or log in yourself with `--browser`",
+                var::DEV_USER_EMAIL,
+                var::DEV_USER_PASSWORD
+            ),
+        )
+        .compare("both set", format!("{} unset", unset.join(", "))),
+    );
+    run.refuse();
+    false
 }
 
 /// Every step these flags run after the stack is up, in order (to mark the rest skipped).
