@@ -172,15 +172,50 @@ fn each_wrong_request_gets_the_real_answer_and_its_finding() {
     assert_eq!(code, 0, "{doc:#}");
 }
 
+/// Starts `serve authserver` in another directory with the stack's `.env`, as a user's own AS in
+/// another terminal: authplane-dev uses it as it is (external) and never restarts it.
+fn start_external_as(stack: &Stack, elsewhere: &std::path::Path) -> support_stack::KillOnDrop {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_authplane-dev"))
+        .current_dir(elsewhere)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .arg("--env-file")
+        .arg(stack.path(".env"))
+        .args(["serve", "authserver"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = stack.ports.public;
+    assert!(
+        support_stack::wait_until(std::time::Duration::from_secs(30), || {
+            support_stack::listening(port)
+        }),
+        "the external AS did not listen on {port}"
+    );
+    support_stack::KillOnDrop(child)
+}
+
 #[test]
-fn a_password_that_no_longer_matches_is_login_failed() {
+fn a_password_the_as_does_not_know_is_login_failed() {
     let (stack, _) = stack_with_user();
-    let (code, doc) = verify(&stack, &["--no-probes"]);
-    assert_eq!(code, 0, "{doc:#}");
-    // The user edits .env while the AS runs with the old password.
+    // The AS runs elsewhere with the dev user of the .env as it was (backend auto: external).
+    let path = stack.path(".env");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("AUTHPLANE_DEV_AS="))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    std::fs::write(&path, kept).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let _external = start_external_as(&stack, elsewhere.path());
+    // Then the password in this directory's .env changes; that AS still has the old one.
     stack.set_in_env_file("AUTHPLANE_DEV_USER_PASSWORD", "not-the-password-at-all");
     let (code, doc) = verify(&stack, &[]);
     assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(step(&doc, "backend")["detail"]["backend"], "external");
     assert_eq!(codes(&doc), ["login_failed"], "{doc:#}");
     let f = finding(&doc, "login_failed");
     assert!(
@@ -197,6 +232,7 @@ fn a_password_that_no_longer_matches_is_login_failed() {
             .contains("AUTHPLANE_DEV_USER_PASSWORD")
     );
     assert_eq!(step(&doc, "consent")["status"], "skip");
+    assert!(!doc.to_string().contains("not-the-password-at-all"));
 }
 
 /// A stand-in for the user's browser: `verify --browser` runs `$BROWSER <url>`, and a real
@@ -308,8 +344,11 @@ fn flags_of_the_other_flow_are_a_usage_error_before_anything_starts() {
         assert_eq!(doc["ok"], false);
         assert!(stack.pid("authserver").is_none(), "{args:?} started the AS");
     }
-    // Headless without the dev user: refused before anything starts, naming both variables.
-    let bare = Stack::new();
+    // Headless without the dev user's password (an empty value in the environment beats the one
+    // `.env` gets): refused before anything starts.
+    let mut bare = Stack::new();
+    bare.env
+        .push(("AUTHPLANE_DEV_USER_PASSWORD".into(), String::new()));
     let (code, doc) = verify(&bare, &[]);
     assert_eq!(code, 2, "{doc:#}");
     assert_eq!(codes(&doc), ["config_invalid"], "{doc:#}");

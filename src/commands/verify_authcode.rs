@@ -15,8 +15,8 @@ use serde_json::json;
 use crate::cli::{ConsentChoice, Omit, Protocol, VerifyArgs};
 use crate::commands::Context;
 use crate::config::var;
-use crate::diagnose::{Code, Finding};
 use crate::diagnose::authcode::Omitted;
+use crate::diagnose::{Code, Finding};
 use crate::flow::authcode::{Pkce, random_state};
 use crate::flow::browser::Browser;
 use crate::flow::loopback::Loopback;
@@ -201,29 +201,31 @@ pub async fn run(args: &VerifyArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome
 /// Check before acting: the headless flow logs in as the dev user, so both of its variables must
 /// be set before anything starts; otherwise the run is refused (exit 2) with the fix.
 fn dev_user_ready(settings: &crate::config::Settings, run: &mut Run<'_>) -> bool {
-    let unset: Vec<&str> = [var::DEV_USER_EMAIL, var::DEV_USER_PASSWORD]
-        .into_iter()
-        .filter(|name| settings.vars.non_empty(name).is_none())
-        .collect();
-    if unset.is_empty() {
+    // The email has a default (the one `up` creates); the password has none.
+    if settings.dev_user_password.is_some() {
         return true;
     }
+    let unset = [var::DEV_USER_PASSWORD];
     let t = run.start("dev user");
-    run.fail(t, format!("{} not set", unset.join(" and ")), json!({"unset": unset}));
+    run.fail(
+        t,
+        format!("{} is empty or not set", unset.join(" and ")),
+        json!({"unset": unset}),
+    );
     run.finding(
         Finding::error(
             Code::ConfigInvalid,
             format!(
-                "`verify --flow auth-code` logs in as the dev user, but {} is not set",
+                "`verify --flow auth-code` logs in as the dev user, but {} is empty or not set",
                 unset.join(" and ")
             ),
             format!(
-                "set {} and {} (in .env or the environment) to a user of the AS — `authplane-dev up` creates that user on the embedded AS from these two variables — or log in yourself with `--browser`",
+                "set {} and {} to a user of the AS (`authplane-dev up` writes both to .env and creates that user; an empty value in the environment overrides .env) — or log in yourself with `--browser`",
                 var::DEV_USER_EMAIL,
                 var::DEV_USER_PASSWORD
             ),
         )
-        .compare("both set", format!("{} unset", unset.join(", "))),
+        .compare("a password", "(empty or unset)"),
     );
     run.refuse();
     false

@@ -108,17 +108,10 @@ enum Next {
 impl Flow<'_> {
     /// The `--flow auth-code` credentials of the dev user: (email, password), or the names unset.
     pub fn dev_user(&self) -> Result<(String, String), Vec<&'static str>> {
-        let vars = &self.settings().vars;
-        match (
-            vars.non_empty(var::DEV_USER_EMAIL),
-            vars.non_empty(var::DEV_USER_PASSWORD),
-        ) {
-            (Some(e), Some(p)) => Ok((e.to_owned(), p.to_owned())),
-            (e, p) => Err([(e, var::DEV_USER_EMAIL), (p, var::DEV_USER_PASSWORD)]
-                .into_iter()
-                .filter(|(v, _)| v.is_none())
-                .map(|(_, n)| n)
-                .collect()),
+        let settings = self.settings();
+        match &settings.dev_user_password {
+            Some(password) => Ok((settings.dev_user_email.clone(), password.clone())),
+            None => Err(vec![var::DEV_USER_PASSWORD]),
         }
     }
 
