@@ -32,6 +32,18 @@ impl Browser {
 
     /// `GET url` with this origin's cookies; keeps what the answer sets.
     pub async fn get(&mut self, url: &str) -> Result<Response, FlowError> {
+        let mut response = self.get_once(url).await?;
+        if let Some(wait) = short_retry_after(&response) {
+            // The AS's rate limit (authserver: 100 requests/s per IP) answers 429 with
+            // `Retry-After: 1`; a browser user would reload once, so the flow waits and retries
+            // once rather than reporting the limit as the AS refusing the flow.
+            tokio::time::sleep(wait).await;
+            response = self.get_once(url).await?;
+        }
+        Ok(response)
+    }
+
+    async fn get_once(&mut self, url: &str) -> Result<Response, FlowError> {
         let mut request = self.http.get(url).header("Accept", "text/html");
         if let Some(cookies) = self.cookie_header(url) {
             request = request.header("Cookie", cookies);
@@ -49,16 +61,27 @@ impl Browser {
         pairs: &[(String, String)],
         shown: String,
     ) -> Result<Response, FlowError> {
-        let mut request = self.http.post(url).form(pairs);
-        if let Some(cookies) = self.cookie_header(url) {
-            request = request.header("Cookie", cookies);
+        let mut retried = false;
+        loop {
+            let mut request = self.http.post(url).form(pairs);
+            if let Some(cookies) = self.cookie_header(url) {
+                request = request.header("Cookie", cookies);
+            }
+            let exchange = Exchange::new("POST", url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(shown.clone());
+            let response = send(request, exchange).await?;
+            self.keep(url, &response.set_cookies);
+            // A rate-limited POST was not acted on (the limit comes before the handler), so it
+            // is sent again once, as for GET.
+            match short_retry_after(&response) {
+                Some(wait) if !retried => {
+                    retried = true;
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Ok(response),
+            }
         }
-        let exchange = Exchange::new("POST", url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(shown);
-        let response = send(request, exchange).await?;
-        self.keep(url, &response.set_cookies);
-        Ok(response)
     }
 
     /// Submits `form` of the page at `page_url` (its action resolved against the page) with
@@ -142,6 +165,20 @@ impl Browser {
             }
         }
     }
+}
+
+/// For a 429 answer with `Retry-After` of at most 2 seconds, how long to wait before retrying.
+fn short_retry_after(response: &Response) -> Option<std::time::Duration> {
+    if response.status != 429 {
+        return None;
+    }
+    let secs: u64 = response
+        .exchange
+        .response_header("retry-after")?
+        .trim()
+        .parse()
+        .ok()?;
+    (secs <= 2).then(|| std::time::Duration::from_secs(secs))
 }
 
 /// The origin of `url` (scheme, host, port), the cookie jar's key.
@@ -255,6 +292,39 @@ mod tests {
             browser.get(&format!("{other}/echo")).await.unwrap().body,
             ""
         );
+    }
+
+    /// A server that rate-limits the first request of each path: the real AS does so only under
+    /// load (100 requests/s per IP), which a unit test should not generate.
+    #[tokio::test]
+    async fn a_short_retry_after_is_waited_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let router = axum::Router::new().route(
+            "/page",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        (
+                            axum::http::StatusCode::TOO_MANY_REQUESTS,
+                            [("retry-after", "1")],
+                            "slow down",
+                        )
+                            .into_response()
+                    } else {
+                        "the page".into_response()
+                    }
+                }
+            }),
+        );
+        let base = crate::flow::mock::serve(router).await;
+        let mut browser = Browser::new(crate::flow::http_client().unwrap());
+        let page = browser.get(&format!("{base}/page")).await.unwrap();
+        assert_eq!((page.status, page.body.as_str()), (200, "the page"));
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
     }
 
     #[test]
