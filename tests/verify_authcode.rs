@@ -156,6 +156,21 @@ fn each_wrong_request_gets_the_real_answer_and_its_finding() {
         assert_eq!(step(&doc, "code exchange")["status"], "skip", "{doc:#}");
         assert!(!finding(&doc, want)["fix"].as_str().unwrap().is_empty());
     }
+    // An AS that allows no dynamic registration (AUTHPLANE_DCR_MODE=admin_only): the flow stops
+    // at the registration with the AS's words.
+    stack.set_in_env_file("AUTHPLANE_DCR_MODE", "admin_only");
+    let (code, doc) = verify(&stack, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(codes(&doc), ["authorization_failed"], "{doc:#}");
+    assert!(
+        finding(&doc, "authorization_failed")["message"]
+            .as_str()
+            .unwrap()
+            .contains("registration is disabled"),
+        "{doc:#}"
+    );
+    assert_eq!(step(&doc, "client registration")["status"], "fail");
+    stack.set_in_env_file("AUTHPLANE_DCR_MODE", "open");
     // The AS's own words are in the finding.
     let (_, doc) = verify(&stack, &["--omit", "pkce"]);
     let message = finding(&doc, "pkce_missing")["message"].as_str().unwrap();
