@@ -191,7 +191,7 @@ impl Backend {
 
 /// Where the MCP server runs relative to the AS (the seed's two flows), which decides the host
 /// its issuer must name: a name this machine resolves, or the AS's name on the Docker network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// The MCP server runs on this machine and reaches the AS through a published port
@@ -234,6 +234,8 @@ impl Topology {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub backend: Option<Backend>,
+    /// `--topology`: where the MCP server runs (as `AUTHPLANE_DEV_TOPOLOGY`).
+    pub topology: Option<Topology>,
     pub image: Option<String>,
     pub mcp_url: Option<String>,
     /// `verify --scope`: the scope to ask for (as `AUTHPLANE_DEV_SCOPE`).
@@ -348,6 +350,9 @@ impl Settings {
                 Backend::External => "external",
             };
             vars.set_flag(var::DEV_AS, name);
+        }
+        if let Some(topology) = overrides.topology {
+            vars.set_flag(var::DEV_TOPOLOGY, topology.as_str());
         }
         if let Some(image) = &overrides.image {
             vars.set_flag(var::DEV_IMAGE, image.clone());
@@ -568,6 +573,7 @@ impl Settings {
         };
         let overrides = Overrides {
             backend: flag(var::DEV_AS).map(|_| self.backend),
+            topology: flag(var::DEV_TOPOLOGY).map(|_| self.topology),
             image: flag(var::DEV_IMAGE),
             mcp_url: flag(var::DEV_MCP_URL),
             scope: flag(var::DEV_SCOPE),

@@ -14,6 +14,7 @@
 //! [`Run::pull_progress`]).
 
 pub mod backend;
+pub mod containers;
 pub mod docker;
 pub mod echo_client;
 pub mod external;
@@ -59,6 +60,9 @@ pub async fn ensure_up(
     with_echo: bool,
 ) -> anyhow::Result<bool> {
     process::check_run_dir(&settings.run_dir)?;
+    if settings.topology == config::Topology::Containers && settings.backend != Backend::External {
+        return containers::ensure_up(settings, args, run, with_echo).await;
+    }
 
     if let Some(external) = external::detect(settings).await {
         return use_external(settings, &external, args, run, with_echo).await;
@@ -235,14 +239,14 @@ fn external_absent(settings: &Settings) -> Finding {
 
 /// How [`ensure_component`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Started {
+pub(crate) enum Started {
     Already,
     Fresh,
     Failed,
 }
 
 impl Started {
-    fn is_up(self) -> bool {
+    pub(crate) fn is_up(self) -> bool {
         self != Started::Failed
     }
 }
@@ -353,7 +357,7 @@ async fn ensure_component(
     }
 }
 
-async fn ensure_container(
+pub(crate) async fn ensure_container(
     docker: &docker::Client,
     settings: &Settings,
     timeout: Duration,
@@ -628,6 +632,12 @@ pub async fn foreign_held_ports(settings: &Settings, with_echo: bool) -> Vec<(u1
         // Our container publishes the AS's ports: "already running", not a conflict.
         held.retain(|(c, _)| *c != Component::Authserver);
     }
+    if let Some(docker) = &docker
+        && held.iter().any(|(c, _)| *c == Component::Echo)
+        && containers::echo_running(docker, settings).await
+    {
+        held.retain(|(c, _)| *c != Component::Echo);
+    }
     let mut findings = Vec::new();
     for (component, h) in &held {
         findings.push((h.port, held_finding(docker.as_ref(), h, *component).await));
@@ -638,7 +648,11 @@ pub async fn foreign_held_ports(settings: &Settings, with_echo: bool) -> Vec<(u1
 /// Pre-flight for the Docker backend, before any image pull (which can take minutes): every port
 /// the stack needs is free or held by our own stack ([`foreign_held_ports`]). Records a "ports"
 /// step only when something else holds a port; returns whether `up` may go on.
-async fn preflight_ports(settings: &Settings, run: &mut Run<'_>, with_echo: bool) -> bool {
+pub(crate) async fn preflight_ports(
+    settings: &Settings,
+    run: &mut Run<'_>,
+    with_echo: bool,
+) -> bool {
     let held = foreign_held_ports(settings, with_echo).await;
     if held.is_empty() {
         return true;
