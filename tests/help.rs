@@ -92,7 +92,12 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
         true,
     ),
     // DoctorArgs: --mcp-url (live: MCP metadata), --offline; --as decides the Docker check.
-    ("doctor", &["--mcp-url", "--offline"], &["--as", "--topology"], true),
+    (
+        "doctor",
+        &["--mcp-url", "--offline"],
+        &["--as", "--topology"],
+        true,
+    ),
     ("clean", &["--all"], &[], true),
     ("status", &[], &[], true),
     ("logs", &["--lines", "--follow"], &[], true),
@@ -106,7 +111,12 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
     ("inspect", &["--mcp-url"], &[], true),
     ("serve", &[], &[], true),
     ("serve authserver", &["--state-dir"], &[], true),
-    ("serve echo", &["--dev-mode", "--allowed-host", "--bind"], &[], true),
+    (
+        "serve echo",
+        &["--dev-mode", "--allowed-host", "--bind"],
+        &[],
+        true,
+    ),
     ("completions", &[], &[], false),
 ];
 

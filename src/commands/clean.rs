@@ -297,6 +297,7 @@ fn remove_pid_and_logs(
         .chain([
             stack::backend::record_path(run_dir),
             stack::containers::record_path(run_dir),
+            stack::docker::echo_image::record_path(run_dir),
         ]);
     for path in files {
         match std::fs::remove_file(&path) {

@@ -116,7 +116,7 @@ pub async fn ensure_up(
             json!({"pid": pid}),
         );
     }
-    let Some(tag) = ensure_echo_image(&docker, run).await else {
+    let Some(tag) = ensure_echo_image(&docker, settings, run).await else {
         return Ok(false);
     };
     ensure_echo_container(&docker, settings, &tag, as_result, timeout, run).await
@@ -227,20 +227,33 @@ async fn ensure_network(
 }
 
 /// The "echo image" step: the echo server's image for this binary, built unless present. Its tag,
-/// or None when it could not be built (the finding says why).
-async fn ensure_echo_image(docker: &docker::Client, run: &mut Run<'_>) -> Option<String> {
+/// or None when it could not be built (the finding says why). A warm run finds the tag recorded
+/// for this binary in the run directory and only asks the engine whether the image is there.
+async fn ensure_echo_image(
+    docker: &docker::Client,
+    settings: &Settings,
+    run: &mut Run<'_>,
+) -> Option<String> {
     let timer = run.start("echo image");
-    let built = match echo_image::context() {
-        Ok(context) => {
-            let tag = context.tag.clone();
-            echo_image::ensure(docker, context)
-                .await
-                .map(|built| (tag, built))
-        }
-        Err(reason) => Err(reason),
+    let recorded = match echo_image::recorded_tag(&settings.run_dir) {
+        Some(tag) if echo_image::exists(docker, &tag).await => Some(tag),
+        _ => None,
+    };
+    let built = match recorded {
+        Some(tag) => Ok((tag, false)),
+        None => match echo_image::context() {
+            Ok(context) => {
+                let tag = context.tag.clone();
+                echo_image::ensure(docker, context)
+                    .await
+                    .map(|built| (tag, built))
+            }
+            Err(reason) => Err(reason),
+        },
     };
     match built {
         Ok((tag, built)) => {
+            echo_image::record_tag(&settings.run_dir, &tag);
             let ms = timer.elapsed().as_millis();
             let summary = if built {
                 format!("built {tag} from this binary in {ms} ms")

@@ -138,6 +138,48 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
+/// `<run_dir>/echo-image`: the tag computed for this binary last time, with the binary's path,
+/// size and modification time, so a warm `verify` need not pack and hash the binary again.
+pub fn record_path(run_dir: &Path) -> PathBuf {
+    run_dir.join("echo-image")
+}
+
+/// What identifies the running binary cheaply: its path, size and modification time.
+fn binary_identity() -> Option<String> {
+    let binary = std::env::current_exe().ok()?;
+    let meta = std::fs::metadata(&binary).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some(format!("{} {modified} {}", meta.len(), binary.display()))
+}
+
+/// The tag recorded in `run_dir` for this very binary and project, if any.
+pub fn recorded_tag(run_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(record_path(run_dir)).ok()?;
+    let (identity, tag) = text.trim_end().split_once('\n')?;
+    (identity == binary_identity()? && tag.ends_with(&project_hash())).then(|| tag.to_owned())
+}
+
+/// Records `tag` as this binary's (best effort: without the record the next run hashes again).
+pub fn record_tag(run_dir: &Path, tag: &str) {
+    if let Some(identity) = binary_identity() {
+        let _ = crate::private_files::write_file(
+            &record_path(run_dir),
+            format!("{identity}\n{tag}\n").as_bytes(),
+            crate::private_files::Durability::Unsynced,
+        );
+    }
+}
+
+/// Whether image `tag` exists.
+pub async fn exists(docker: &Docker, tag: &str) -> bool {
+    docker.inspect_image(tag).await.is_ok()
+}
+
 /// Makes sure the image of `context` exists: Ok(true) when it was built now, Ok(false) when it
 /// was there; Err is the engine's reason.
 pub async fn ensure(docker: &Docker, context: Context) -> Result<bool, String> {
