@@ -2,7 +2,9 @@
 //! and log files and the backend record, and keep the `.env` and the authorization server's data
 //! (`<run_dir>/authserver`, client credentials). `--all` also removes the whole state directory,
 //! and the `.env` file when authplane-dev wrote it (its first line is
-//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so.
+//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so. With Docker
+//! answering it also removes this project's containers (the AS's and, from the containers
+//! topology, the echo server's), network and echo images; the AS's volume only with `--all`.
 //!
 //! It holds the run-directory lock throughout, so it never stops servers another run is starting.
 

@@ -48,15 +48,14 @@ pub async fn ensure_up(
             return Ok(false);
         }
     };
-    let echo_running = with_echo && echo_running(&docker, settings).await;
     let echo_process = match process::inspect(&settings.run_dir, Component::Echo) {
         PidState::Running(pid) => Some(pid),
         _ => None,
     };
-    // A held port is found before any pull or build (which can take minutes). The echo port is
-    // ours when our echo container or echo process holds it (the process is replaced below).
-    let check_echo = with_echo && !echo_running && echo_process.is_none();
-    if !super::preflight_ports(settings, run, check_echo).await {
+    // A held port is found before any pull or build (which can take minutes); our own echo
+    // container or echo process holding the echo port is no conflict (the process is replaced
+    // below).
+    if !super::preflight_ports(settings, run, with_echo).await {
         run.skip(timer, "not chosen: a port is in use");
         return Ok(false);
     }

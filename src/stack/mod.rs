@@ -7,7 +7,8 @@
 //! - [`lock`] — the run-directory lock that keeps state-changing runs from overlapping.
 //!
 //! - [`docker`] — the Docker backend (the only module that speaks bollard);
-//! - [`backend`] — the record of the backend a running stack was started with.
+//! - [`backend`] — the record of the backend a running stack was started with;
+//! - [`containers`] — `up` for the containers topology (AS and echo server on one network).
 //!
 //! [`AsBackend`] decides between the embedded process and the container. Nothing here prints:
 //! steps and findings are recorded in the caller's [`Run`] (pull progress through
