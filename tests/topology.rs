@@ -295,12 +295,32 @@ fn run_to_exit(
     (code, logs_of(docker, name))
 }
 
+/// A directory without a `.env`, as a newcomer starts: only the ports (free ones), the stand-in
+/// image and a container name of its own come from the environment; no issuer is set anywhere.
+fn fresh_stack(name: &str, image: &str) -> Stack {
+    let mut stack = Stack::without_env_file();
+    stack
+        .env
+        .retain(|(k, _)| !k.ends_with("ISSUER") && k != "AUTHPLANE_DEV_AS");
+    for (k, v) in [
+        ("AUTHPLANE_DEV_AS", "docker"),
+        ("AUTHPLANE_DEV_IMAGE", image),
+        ("AUTHPLANE_DEV_CONTAINER", name),
+    ] {
+        stack.env.push((k.to_owned(), v.to_owned()));
+    }
+    stack
+}
+
+/// In a fresh directory `up --topology containers` derives the seed's container configuration
+/// (issuer `http://authserver:PORT` on both sides, secure cookies, the CLI through the published
+/// port), writes it to the `.env` and runs it; everything after follows.
 #[test]
 fn up_topology_containers_verify_status_logs_and_clean_all_leave_nothing_of_ours() {
     let Some(docker) = docker() else { return };
     let image = image(&docker);
     let name = unique("topology");
-    let stack = containers_stack(&name, image);
+    let stack = fresh_stack(&name, image);
     let project = project_of(&stack);
     let _leftovers = Leftovers {
         docker: docker.clone(),
@@ -314,6 +334,17 @@ fn up_topology_containers_verify_status_logs_and_clean_all_leave_nothing_of_ours
 
     let (code, doc) = stack.json(&["up", "--topology", "containers"]);
     assert_eq!(code, 0, "{doc:#}");
+    let env_file = std::fs::read_to_string(stack.path(".env")).unwrap();
+    for line in [
+        format!("AUTHPLANE_SERVER_ISSUER={issuer}"),
+        format!("AUTHPLANE_ISSUER={issuer}"),
+        format!("AUTHPLANE_DEV_PUBLIC_URL=http://localhost:{}", p.public),
+        "AUTHPLANE_SESSION_SECURE=true".to_owned(),
+        "AUTHPLANE_DEV_TOPOLOGY=containers".to_owned(),
+    ] {
+        assert!(env_file.lines().any(|l| l == line), "{line}:\n{env_file}");
+    }
+    assert_eq!(support_stack::mode(&stack.path(".env")), 0o600);
     assert_eq!(step(&doc, "network")["detail"]["created"], true, "{doc:#}");
     let built = &step(&doc, "echo image")["detail"];
     assert_eq!(built["built"], true, "{doc:#}");
@@ -374,8 +405,8 @@ fn up_topology_containers_verify_status_logs_and_clean_all_leave_nothing_of_ours
     assert_eq!(labels["dev.authplane.project"], project);
     assert!(stack.pid("echo").is_none() && stack.pid("authserver").is_none());
 
-    // verify follows the running stack (nothing sets the topology any more) and passes end to
-    // end; every issuer check expects the network name while the CLI dials localhost.
+    // verify passes end to end; every issuer check expects the network name while the CLI dials
+    // localhost.
     let (code, doc) = stack.json(&["verify"]);
     assert_eq!(code, 0, "{doc:#}");
     assert!(

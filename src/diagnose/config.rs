@@ -970,8 +970,10 @@ mod tests {
             "http://authplane-dev-authserver:9000",
         )]));
         assert_eq!(codes(&named), [Code::IssuerMismatch]);
-        // localhost inside a container (a server of the user's own, dialled).
+        // localhost inside a container (a server of the user's own, dialled); written by hand,
+        // since an unset issuer follows the topology.
         let own = [
+            (var::SERVER_ISSUER, "http://localhost:9000"),
             (var::DEV_TOPOLOGY, "containers"),
             (var::DEV_AS, "docker"),
             (var::DEV_MCP_URL, "http://localhost:18080/mcp"),
