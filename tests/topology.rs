@@ -616,6 +616,25 @@ fn each_wrong_issuer_for_the_topology_fails_for_real_and_is_named() {
         as_id,
         "the running AS container was left alone"
     );
+
+    // Another project directory with the same container name: this project's network is not
+    // its to use (nor to remove on its `clean`).
+    let other = containers_stack(&name, as_image);
+    let (code, doc) = other.json(&["up", "--topology", "containers"]);
+    assert_eq!(code, 2, "{doc:#}");
+    let f = finding(&doc, "config_invalid");
+    assert!(
+        str_of(f, "message").contains(&format!("{network} exists for another project directory")),
+        "{f:#}"
+    );
+    let (code, doc) = other.json(&["clean"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(
+        rt().block_on(docker.inspect_network(&network, None))
+            .is_ok()
+    );
+    assert_eq!(inspect(&docker, &name).unwrap().id, as_id);
+
     let (code, doc) = stack.json(&["clean", "--all"]);
     assert_eq!(code, 0, "{doc:#}");
 }

@@ -205,16 +205,27 @@ async fn ensure_network(
                 format!("network {name} belongs to someone else"),
                 json!({"network": name, "project": project}),
             );
+            let (whose, remedy) = if project.is_empty() {
+                (
+                    "that authplane-dev did not create".to_owned(),
+                    format!("remove it (`docker network rm {name}`) if nothing uses it"),
+                )
+            } else {
+                (
+                    format!(
+                        "for another project directory (label {}={project})",
+                        docker::PROJECT_LABEL
+                    ),
+                    "run `authplane-dev clean` in the directory that started it".to_owned(),
+                )
+            };
             run.finding(
                 Finding::error(
                     Code::ConfigInvalid,
-                    format!(
-                        "a Docker network named {name} exists that authplane-dev did not create \
-                         in this directory (project label {project:?})"
-                    ),
+                    format!("a Docker network named {name} exists {whose}"),
                     format!(
                         "set {} to another name for this project (the network is named after \
-                         it), or remove the network (`docker network rm {name}`) if it is unused",
+                         it), or {remedy}",
                         var::DEV_CONTAINER
                     ),
                 )
