@@ -731,3 +731,23 @@ fn ctrl_c_during_up_with_containers_removes_both_containers_and_the_network() {
         "{left:?}"
     );
 }
+
+/// Without a Docker daemon the containers topology cannot fall back to the embedded AS: the
+/// finding says so and offers the host topology instead.
+#[test]
+fn the_containers_topology_without_a_daemon_is_docker_unreachable_with_the_host_topology_as_fix() {
+    let mut stack = fresh_stack(&unique("nodaemon"), "authplane-dev-test/none:0");
+    let sock = stack.path("no-docker.sock");
+    stack
+        .env
+        .push(("DOCKER_HOST".into(), format!("unix://{}", sock.display())));
+    let (code, doc) = stack.json(&["up", "--topology", "containers"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let f = finding(&doc, "docker_unreachable");
+    assert!(
+        str_of(f, "fix").contains("AUTHPLANE_DEV_TOPOLOGY=host")
+            && !str_of(f, "fix").contains("embedded"),
+        "{f:#}"
+    );
+    assert_eq!(step(&doc, "backend")["status"], "fail", "{doc:#}");
+}

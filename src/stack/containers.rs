@@ -34,11 +34,14 @@ pub async fn ensure_up(
     let timer = run.start("backend");
     let docker = match docker::connect().await {
         Ok(docker) => docker,
-        Err(finding) => {
-            let finding = finding.why(format!(
-                "{}=containers runs the AS and the echo server as containers",
+        Err(mut finding) => {
+            // The usual fix names the embedded AS, which this topology cannot use.
+            finding.fix = format!(
+                "start Docker (e.g. `sudo systemctl start docker`) or check DOCKER_HOST: {}=containers \
+                 runs the AS and the echo server as containers; without Docker use {}=host",
+                var::DEV_TOPOLOGY,
                 var::DEV_TOPOLOGY
-            ));
+            );
             run.fail(
                 timer,
                 finding.message.clone(),
