@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::config::Backend;
+use crate::config::{Backend, Topology};
 use crate::report::ColorChoice;
 
 /// Shown at the end of `--help`.
@@ -64,6 +64,10 @@ pub struct GlobalArgs {
     /// Authorization-server backend (up, verify, token, doctor) [env: AUTHPLANE_DEV_AS] [default: auto]
     #[arg(long = "as", global = true, value_enum, value_name = "BACKEND", help_heading = BACKEND_HEADING)]
     pub backend: Option<Backend>,
+    /// Where the MCP server runs: host (this machine) or containers (the AS's Docker network)
+    /// (up, verify, token, doctor) [env: AUTHPLANE_DEV_TOPOLOGY] [default: host]
+    #[arg(long, global = true, value_enum, value_name = "TOPOLOGY", help_heading = BACKEND_HEADING)]
+    pub topology: Option<Topology>,
     /// Authserver image for the Docker backend (up, verify, token) [env: AUTHPLANE_DEV_IMAGE]
     #[arg(long, global = true, value_name = "IMAGE", help_heading = BACKEND_HEADING)]
     pub image: Option<String>,
@@ -361,6 +365,10 @@ pub struct ServeEchoArgs {
     /// Also accept requests whose Host header is one of these (DNS-rebinding guard allow-list)
     #[arg(long, value_name = "HOST")]
     pub allowed_host: Vec<String>,
+    /// The socket address to listen on (the containers topology's echo container uses
+    /// 0.0.0.0:PORT; its port is published on 127.0.0.1) [default: 127.0.0.1:PORT]
+    #[arg(long, value_name = "ADDRESS")]
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 /// Flags of `completions`.
@@ -391,6 +399,7 @@ const STARTS_AS: &[&str] = &[
     "color",
     "show_secrets",
     "backend",
+    "topology",
     "image",
 ];
 /// [`COMMON`] plus `--as`, for `doctor` (it checks the Docker daemon unless the backend is
@@ -402,6 +411,7 @@ const CHECKS_AS: &[&str] = &[
     "color",
     "show_secrets",
     "backend",
+    "topology",
 ];
 
 const PAGES: &[Page] = &[

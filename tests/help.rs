@@ -69,7 +69,7 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
     (
         "up",
         &["--no-pull", "--wait-timeout"],
-        &["--as", "--image"],
+        &["--as", "--topology", "--image"],
         true,
     ),
     // VerifyArgs: the flow's steps plus UpArgs for bringing the stack up.
@@ -93,11 +93,16 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
             "--no-pull",
             "--wait-timeout",
         ],
-        &["--as", "--image"],
+        &["--as", "--topology", "--image"],
         true,
     ),
     // DoctorArgs: --mcp-url (live: MCP metadata), --offline; --as decides the Docker check.
-    ("doctor", &["--mcp-url", "--offline"], &["--as"], true),
+    (
+        "doctor",
+        &["--mcp-url", "--offline"],
+        &["--as", "--topology"],
+        true,
+    ),
     ("clean", &["--all"], &[], true),
     ("status", &[], &[], true),
     ("logs", &["--lines", "--follow"], &[], true),
@@ -105,13 +110,18 @@ const PAGES: &[(&str, &[&str], &[&str], bool)] = &[
     (
         "token",
         &["--resource", "--scope"],
-        &["--as", "--image"],
+        &["--as", "--topology", "--image"],
         true,
     ),
     ("inspect", &["--mcp-url"], &[], true),
     ("serve", &[], &[], true),
     ("serve authserver", &["--state-dir"], &[], true),
-    ("serve echo", &["--dev-mode", "--allowed-host"], &[], true),
+    (
+        "serve echo",
+        &["--dev-mode", "--allowed-host", "--bind"],
+        &[],
+        true,
+    ),
     ("completions", &[], &[], false),
 ];
 
@@ -161,7 +171,7 @@ fn the_top_level_help_lists_the_global_flags_once_and_ends_with_where_to_start()
         .filter(|(h, _)| h == "Backend options")
         .map(|(_, f)| f.as_str())
         .collect();
-    assert_eq!(backend, ["--as", "--image"], "{text}");
+    assert_eq!(backend, ["--as", "--topology", "--image"], "{text}");
     assert_eq!(
         text.trim_end().lines().last(),
         Some("Start here: authplane-dev verify"),

@@ -212,18 +212,20 @@ fn localhost_for_a_server_in_a_container_is_refused_as_issuer_mismatch() {
         !codes(&doctor).iter().any(|c| c == "issuer_mismatch"),
         "{doctor:#}"
     );
-    // The echo server authplane-dev starts runs on this machine: not a containers-topology server.
+    // The echo server authplane-dev starts in its own container cannot check revocation: its
+    // introspection client lives in this machine's run directory.
     stack.set_in_env_file(
         "AUTHPLANE_DEV_MCP_URL",
         &format!("http://localhost:{}/mcp", stack.ports.echo),
     );
+    stack.set_in_env_file("AUTHPLANE_DEV_ECHO_REVOCATION", "true");
     let doc = assert_refused(&stack, "up", "config_invalid");
     assert!(
         doc["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|f| str_of(f, "message").contains("echo server")),
+            .any(|f| str_of(f, "fix").contains("unset AUTHPLANE_DEV_ECHO_REVOCATION")),
         "{doc:#}"
     );
 }

@@ -2,7 +2,9 @@
 //! and log files and the backend record, and keep the `.env` and the authorization server's data
 //! (`<run_dir>/authserver`, client credentials). `--all` also removes the whole state directory,
 //! and the `.env` file when authplane-dev wrote it (its first line is
-//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so.
+//! [`config::ENV_FILE_HEADER`]); a `.env` someone else wrote is kept and said so. With Docker
+//! answering it also removes this project's containers (the AS's and, from the containers
+//! topology, the echo server's), network and echo images; the AS's volume only with `--all`.
 //!
 //! It holds the run-directory lock throughout, so it never stops servers another run is starting.
 
@@ -41,6 +43,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
                 stack::docker::PROJECT_LABEL
             )
         };
+        remove_echo_container(&docker, name, &mut run, &mut stopped).await?;
         let timer = run.start("remove container");
         match stack::docker::remove_own(&docker, name).await {
             Ok(Removal::Removed) => {
@@ -60,6 +63,7 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
                 return Err(e);
             }
         }
+        remove_network_and_image(&docker, name, &mut run).await?;
         let volume = stack::docker::volume_name(name);
         let timer = run.start("data volume");
         if args.all {
@@ -167,6 +171,101 @@ pub async fn run(args: &CleanArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
     Ok(run.finish())
 }
 
+/// The containers topology's echo container next to AS container `name`, when this project
+/// started it (whatever the topology is now). Steps appear only when there is one.
+async fn remove_echo_container(
+    docker: &stack::docker::Client,
+    name: &str,
+    run: &mut Run<'_>,
+    stopped: &mut Vec<serde_json::Value>,
+) -> anyhow::Result<()> {
+    use stack::docker::{Removal, echo_container};
+    let echo = echo_container::name_for(name);
+    let timer = run.start("remove echo container");
+    match echo_container::remove_own(docker, name).await {
+        Ok(Removal::Removed) => {
+            run.pass(
+                timer,
+                format!("stopped and removed container {echo}"),
+                json!({"container": echo}),
+            );
+            stopped.push(json!({"name": "echo", "container": echo}));
+        }
+        Ok(Removal::Absent) => run.skip(timer, "no echo container"),
+        Ok(Removal::OtherProject(project)) => run.skip(
+            timer,
+            format!(
+                "left container {echo} alone: it belongs to another project directory (label {}={project})",
+                stack::docker::PROJECT_LABEL
+            ),
+        ),
+        Err(e) => {
+            run.fail(timer, format!("cannot remove container {echo}"), json!({}));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The containers topology's network (once its containers are gone) and this project's echo
+/// images.
+async fn remove_network_and_image(
+    docker: &stack::docker::Client,
+    name: &str,
+    run: &mut Run<'_>,
+) -> anyhow::Result<()> {
+    use stack::docker::{Removal, echo_image, network};
+    let net = network::name(name);
+    let timer = run.start("remove network");
+    match network::remove_own(docker, name).await {
+        Ok(Removal::Removed) => run.pass(
+            timer,
+            format!("removed network {net}"),
+            json!({"network": net}),
+        ),
+        Ok(Removal::Absent) => run.skip(timer, "no network"),
+        Ok(Removal::OtherProject(project)) => run.skip(
+            timer,
+            format!(
+                "left network {net} alone: authplane-dev did not create it in this directory (project label {project:?})"
+            ),
+        ),
+        Err(e) => {
+            run.fail(timer, format!("cannot remove network {net}"), json!({}));
+            return Err(e);
+        }
+    }
+    let timer = run.start("remove echo image");
+    match echo_image::remove_own(docker, None).await {
+        Ok(pruned) if pruned.removed.is_empty() && pruned.kept.is_empty() => {
+            run.skip(timer, "no echo image");
+        }
+        Ok(pruned) => {
+            let mut summary = if pruned.removed.is_empty() {
+                String::new()
+            } else {
+                format!("removed image {}", pruned.removed.join(", "))
+            };
+            for (tag, why) in &pruned.kept {
+                if !summary.is_empty() {
+                    summary.push_str("; ");
+                }
+                let _ = write!(summary, "kept image {tag}: {why}");
+            }
+            run.pass(
+                timer,
+                summary,
+                json!({"removed": pruned.removed, "kept": pruned.kept}),
+            );
+        }
+        Err(e) => {
+            run.fail(timer, "cannot remove the echo image", json!({}));
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 fn record(run: &mut Run<'_>, stopped: &[serde_json::Value], removed: &[PathBuf], kept: &[PathBuf]) {
     run.data("stopped", json!(stopped));
     run.data("removed", json!(removed));
@@ -197,7 +296,11 @@ fn remove_pid_and_logs(
                 stack::started::path(run_dir, c),
             ]
         })
-        .chain([stack::backend::record_path(run_dir)]);
+        .chain([
+            stack::backend::record_path(run_dir),
+            stack::containers::record_path(run_dir),
+            stack::docker::echo_image::record_path(run_dir),
+        ]);
     for path in files {
         match std::fs::remove_file(&path) {
             Ok(()) => removed.push(path),

@@ -29,31 +29,30 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
         .into());
     }
     let run_dir = &ctx.settings.run_dir;
-    let components: Vec<Component> = match args.component {
+    let mut components: Vec<Component> = match args.component {
         Some(c) => vec![c],
         None => stack::COMPONENTS.to_vec(),
     };
     let mut run = ctx.reporter.run("logs");
     let mut by_name = serde_json::Map::new();
     let mut offsets = Vec::new();
-    let container = container_of(&ctx.settings).await;
-    let mut components = components;
-    if let Some((docker, id)) = &container
-        && components.contains(&Component::Authserver)
-    {
-        let lines = stack::docker::log_lines(docker, id, args.lines).await;
-        run.text(format!(
-            "=== authserver (container {}) ===",
-            ctx.settings.container_name
-        ));
-        for line in &lines {
-            run.text(line.clone());
+    // Components that run as our containers: their logs come from the engine, not a file.
+    let mut containers = Vec::new();
+    for component in components.clone() {
+        if let Some((docker, id, name)) = container_of(&ctx.settings, component).await {
+            let lines = stack::docker::log_lines(&docker, &id, args.lines).await;
+            run.text(format!(
+                "=== {} (container {name}) ===",
+                process::name(component)
+            ));
+            for line in &lines {
+                run.text(line.clone());
+            }
+            by_name.insert(process::name(component).to_owned(), json!(lines));
+            components.retain(|&c| c != component);
+            containers.push((component, docker, id, name));
         }
-        by_name.insert("authserver".to_owned(), json!(lines));
-        components.retain(|&c| c != Component::Authserver);
     }
-    let follow_container = container
-        .filter(|_| args.component.is_none() || args.component == Some(Component::Authserver));
     for &component in &components {
         let path = process::log_path(run_dir, component);
         // Taken before the tail is read: a line appended in between is shown twice at worst,
@@ -84,26 +83,32 @@ pub async fn run(args: &LogsArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> 
     for line in &outcome.text {
         ctx.reporter.line(line);
     }
-    match follow_container {
-        Some((docker, id)) => {
-            let prefix = !components.is_empty();
-            let reporter = ctx.reporter;
-            let from_container = stack::docker::follow_logs(&docker, &id, |line| {
+    if containers.is_empty() {
+        follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await;
+        return Ok(Outcome::new("logs"));
+    }
+    let prefix = components.len() + containers.len() > 1;
+    let reporter = ctx.reporter;
+    let streams =
+        futures_util::future::join_all(containers.iter().map(|(component, docker, id, _)| {
+            stack::docker::follow_logs(docker, id, move |line| {
                 if prefix {
-                    reporter.line(&format!("[authserver] {line}"));
+                    reporter.line(&format!("[{}] {line}", process::name(*component)));
                 } else {
                     reporter.line(&line);
                 }
-            });
-            tokio::select! {
-                () = follow(ctx.reporter, run_dir, &components, &offsets, interrupt) => {}
-                () = from_container => ctx.reporter.note(&format!(
-                    "container {} stopped: no more log lines to follow",
-                    ctx.settings.container_name
-                )),
-            }
-        }
-        None => follow(ctx.reporter, run_dir, &components, &offsets, interrupt).await,
+            })
+        }));
+    tokio::select! {
+        () = follow(ctx.reporter, run_dir, &components, &offsets, interrupt) => {}
+        _ = streams => ctx.reporter.note(&format!(
+            "container {} stopped: no more log lines to follow",
+            containers
+                .iter()
+                .map(|(_, _, _, name)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
     Ok(Outcome::new("logs"))
 }
@@ -215,12 +220,26 @@ impl Followed {
     }
 }
 
-/// The Docker client and container id when the authorization server runs as our container.
+/// The Docker client, container id and name when `component` runs as our container: the AS in
+/// the Docker backend, the echo server in the containers topology.
 async fn container_of(
     settings: &crate::config::Settings,
-) -> Option<(stack::docker::Client, String)> {
-    let (docker, found) = stack::docker::configured_container(settings).await?;
-    Some((docker, found.id?))
+    component: Component,
+) -> Option<(stack::docker::Client, String, String)> {
+    match component {
+        Component::Authserver => {
+            let (docker, found) = stack::docker::configured_container(settings).await?;
+            Some((docker, found.id?, settings.container_name.clone()))
+        }
+        Component::Echo => {
+            let (docker, found) = stack::docker::echo_container::configured(settings).await?;
+            Some((
+                docker,
+                found.id?,
+                stack::docker::echo_container::name(settings),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

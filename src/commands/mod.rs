@@ -50,6 +50,7 @@ impl<'r> Context<'r> {
         };
         let overrides = Overrides {
             backend: cli.global.backend,
+            topology: cli.global.topology,
             image: cli.global.image.clone(),
             mcp_url,
             scope,
@@ -61,13 +62,14 @@ impl<'r> Context<'r> {
             .env_file
             .clone()
             .unwrap_or_else(|| PathBuf::from(".env"));
-        let settings = Settings::load(
+        let mut settings = Settings::load(
             &env_file,
             cli.global.env_file.is_some(),
             &cli.global.run_dir,
             &overrides,
         )
         .with_context(|| format!("resolving settings from {}", env_file.display()))?;
+        crate::stack::containers::follow(&mut settings);
         for secret in [
             &settings.admin_api_key,
             &settings.session_secret,

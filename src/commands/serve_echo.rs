@@ -148,7 +148,9 @@ fn echo_config(args: &ServeEchoArgs, settings: &Settings) -> Result<EchoConfig, 
         audience: settings.audience(),
         scopes: settings.scopes.clone(),
         dev_mode,
-        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port)),
+        bind: args
+            .bind
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port))),
         allowed_hosts: args.allowed_host.clone(),
         dpop: settings.echo_dpop,
         revocation,

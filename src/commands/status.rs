@@ -22,11 +22,21 @@ pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     run.exit_as_check();
     let mut components = Vec::new();
     let container = container_state(settings).await;
+    let echo_container = stack::docker::echo_container::configured(settings)
+        .await
+        .map(|(_, found)| {
+            (
+                stack::docker::echo_container::name(settings),
+                stack::docker::is_running(&found),
+            )
+        });
     for component in stack::COMPONENTS {
-        if component == Component::Authserver
-            && let Some((name, running)) = &container
-        {
-            container_step(&mut run, settings, name, *running).await;
+        let in_container = match component {
+            Component::Authserver => &container,
+            Component::Echo => &echo_container,
+        };
+        if let Some((name, running)) = in_container {
+            container_step(&mut run, settings, component, name, *running).await;
             continue;
         }
         let timer = run.start(process::title(component));
@@ -129,13 +139,20 @@ pub async fn run(_args: &StatusArgs, ctx: &Context<'_>) -> anyhow::Result<Outcom
     Ok(run.finish())
 }
 
-/// The step for the authorization server's container `name`.
-async fn container_step(run: &mut Run<'_>, settings: &Settings, name: &str, running: bool) {
-    let component = Component::Authserver;
-    let timer = run.start(process::title(component));
+/// The step for `component`'s container `name` (the AS's, or the echo server's in the containers
+/// topology).
+async fn container_step(
+    run: &mut Run<'_>,
+    settings: &Settings,
+    component: Component,
+    name: &str,
+    running: bool,
+) {
+    let title = process::title(component);
+    let timer = run.start(title);
     let url = stack::health::public_url(settings, component);
     let probe = stack::health::probe(settings, component).await;
-    let detail = json!({"name": "authserver", "container": name, "running": running,
+    let detail = json!({"name": process::name(component), "container": name, "running": running,
         "url": url, "healthy": probe.is_ok()});
     match (running, probe) {
         (true, Ok(())) => run.pass(
@@ -151,10 +168,7 @@ async fn container_step(run: &mut Run<'_>, settings: &Settings, name: &str, runn
             );
             run.finding(down(
                 component,
-                format!(
-                    "the authorization server (container {name}) runs but does not answer at \
-                     {url}: {why}"
-                ),
+                format!("the {title} (container {name}) runs but does not answer at {url}: {why}"),
                 format!(
                     "check `docker logs {name}`; `authplane-dev clean` then `authplane-dev up` \
                      restarts it"
@@ -169,7 +183,7 @@ async fn container_step(run: &mut Run<'_>, settings: &Settings, name: &str, runn
             );
             run.finding(down(
                 component,
-                format!("the authorization server's container {name} is stopped"),
+                format!("the {title}'s container {name} is stopped"),
                 "authplane-dev up".to_owned(),
             ));
         }

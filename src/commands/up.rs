@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::cli::{Component, UpArgs};
 use crate::commands::Context;
+use crate::config::Topology;
 use crate::exit::Interrupted;
 use crate::report::Outcome;
 use crate::stack::launched::{self, Interrupts};
@@ -63,17 +64,27 @@ async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     run.text(format!("public URL: {}", settings.public_url));
     run.text(format!("admin URL:  {}", settings.admin_url));
     run.text(format!("MCP URL:    {mcp_url}"));
+    if settings.topology == Topology::Containers {
+        run.text(format!(
+            "containers: {} (as `{}`), {} on network {}; `authplane-dev logs` shows their logs",
+            settings.container_name,
+            crate::config::default::NETWORK_ALIAS,
+            stack::docker::echo_container::name(settings),
+            stack::docker::network::name(&settings.container_name)
+        ));
+    } else {
+        run.text(format!(
+            "logs:       {}, {}",
+            as_log.display(),
+            echo_log.display()
+        ));
+    }
     // The password is a registered secret: the line shows it only under --show-secrets.
     let password = settings.dev_user_password.as_deref().unwrap_or("");
     run.text(format!(
         "dev user:   {} / {password}  (the login page's user; from {})",
         settings.dev_user_email,
         settings.env_file.display()
-    ));
-    run.text(format!(
-        "logs:       {}, {}",
-        as_log.display(),
-        echo_log.display()
     ));
     run.text("next: `authplane-dev verify`; stop with `authplane-dev clean`".to_owned());
     run.data(

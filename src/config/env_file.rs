@@ -141,6 +141,21 @@ pub fn initial_env_text(settings: &Settings) -> String {
     put(&mut lines, var::MCP_PATH, &settings.mcp_path);
     put(&mut lines, var::PORT, &settings.port.to_string());
     put(&mut lines, var::SCOPES, &settings.scopes.join(" "));
+    if settings.topology == super::Topology::Containers {
+        lines.push(
+            "# Containers topology: the MCP server runs next to the AS on its Docker network, where \
+             the AS is `authserver`; this machine reaches it through the published port."
+                .to_owned(),
+        );
+        put(&mut lines, var::DEV_TOPOLOGY, settings.topology.as_str());
+        put(&mut lines, var::DEV_PUBLIC_URL, &settings.public_url);
+        let secure = crate::authserver::config::as_var::SESSION_SECURE;
+        put(
+            &mut lines,
+            secure,
+            settings.vars.non_empty(secure).unwrap_or("true"),
+        );
+    }
     let from_env: Vec<String> = settings
         .vars
         .values

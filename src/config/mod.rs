@@ -193,7 +193,7 @@ impl Backend {
 
 /// Where the MCP server runs relative to the AS (the seed's two flows), which decides the host
 /// its issuer must name: a name this machine resolves, or the AS's name on the Docker network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Topology {
     /// The MCP server runs on this machine and reaches the AS through a published port
@@ -236,6 +236,8 @@ impl Topology {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub backend: Option<Backend>,
+    /// `--topology`: where the MCP server runs (as `AUTHPLANE_DEV_TOPOLOGY`).
+    pub topology: Option<Topology>,
     pub image: Option<String>,
     pub mcp_url: Option<String>,
     /// `verify --scope`: the scope to ask for (as `AUTHPLANE_DEV_SCOPE`).
@@ -355,6 +357,9 @@ impl Settings {
             };
             vars.set_flag(var::DEV_AS, name);
         }
+        if let Some(topology) = overrides.topology {
+            vars.set_flag(var::DEV_TOPOLOGY, topology.as_str());
+        }
         if let Some(image) = &overrides.image {
             vars.set_flag(var::DEV_IMAGE, image.clone());
         }
@@ -373,17 +378,31 @@ impl Settings {
         };
         // Each pair that must agree (listen address and issuer, PORT and base URL) takes its
         // default from the other half when only one is set, so moving a port is one variable.
-        // Two values that are both set are never adjusted: a mismatch is a finding.
-        let server_issuer = match vars.non_empty(var::SERVER_ISSUER) {
-            Some(issuer) => issuer.to_owned(),
-            None => match vars.non_empty(var::SERVER_ADDRESS) {
-                Some(address) => format!(
-                    "http://localhost:{}",
-                    listen_port(var::SERVER_ADDRESS, address)?
-                ),
-                None => default::ISSUER.to_owned(),
-            },
+        // Two values that are both set are never adjusted: a mismatch is a finding. The topology
+        // pairs with the issuer's host the same way: an unset issuer names the AS where the MCP
+        // server reaches it (`localhost`, or `authserver` on the Docker network).
+        let topology = Topology::parse(vars.non_empty(var::DEV_TOPOLOGY).unwrap_or("host"))?;
+        let issuer_host = match topology {
+            Topology::Host => "localhost",
+            Topology::Containers => default::NETWORK_ALIAS,
         };
+        let issuer_defaulted = vars.non_empty(var::SERVER_ISSUER).is_none();
+        let server_issuer = if let Some(issuer) = vars.non_empty(var::SERVER_ISSUER) {
+            issuer.to_owned()
+        } else {
+            let port = match vars.non_empty(var::SERVER_ADDRESS) {
+                Some(address) => listen_port(var::SERVER_ADDRESS, address)?,
+                None => 9000,
+            };
+            format!("http://{issuer_host}:{port}")
+        };
+        let containers_defaults = topology == Topology::Containers && issuer_defaulted;
+        // The AS refuses the network issuer without Secure cookies: derived together with it (set
+        // below). An issuer written by hand without them stays a finding (`session_secure`).
+        let secure_default = containers_defaults
+            && vars
+                .non_empty(crate::authserver::config::as_var::SESSION_SECURE)
+                .is_none();
         let server_address = match vars.non_empty(var::SERVER_ADDRESS) {
             Some(address) => address.to_owned(),
             None => explicit_port(&server_issuer)
@@ -420,7 +439,17 @@ impl Settings {
             var::DEV_ADMIN_URL,
             &format!("http://localhost:{admin_port}"),
         );
-        let public_url = text(var::DEV_PUBLIC_URL, &server_issuer);
+        // The CLI runs on this machine: with the network issuer derived above, it reaches the AS
+        // through the port published on localhost.
+        let public_default = if containers_defaults {
+            format!(
+                "http://localhost:{}",
+                listen_port(var::SERVER_ADDRESS, &server_address)?
+            )
+        } else {
+            server_issuer.clone()
+        };
+        let public_url = text(var::DEV_PUBLIC_URL, &public_default);
         let scope = vars
             .non_empty(var::DEV_SCOPE)
             .map(str::to_owned)
@@ -431,7 +460,6 @@ impl Settings {
         let resource_uri = text(var::DEV_RESOURCE_URI, &audience);
         let mcp_url = text(var::DEV_MCP_URL, &audience);
         let backend = Backend::parse(vars.non_empty(var::DEV_AS).unwrap_or("auto"))?;
-        let topology = Topology::parse(vars.non_empty(var::DEV_TOPOLOGY).unwrap_or("host"))?;
         let image = text(var::DEV_IMAGE, default::IMAGE);
         let container_name = text(var::DEV_CONTAINER, default::CONTAINER);
 
@@ -500,6 +528,9 @@ impl Settings {
         ] {
             vars.set_default(name, value);
         }
+        if secure_default {
+            vars.set_default(crate::authserver::config::as_var::SESSION_SECURE, "true");
+        }
 
         Ok(Settings {
             behind_proxy,
@@ -553,7 +584,11 @@ impl Settings {
     /// kept; for `init --ports`.
     pub fn on_ports(&self, public: u16, admin: u16, mcp: u16) -> Result<Settings, ConfigError> {
         let mut vars = self.vars.clone();
-        let issuer = format!("http://localhost:{public}");
+        let host = match self.topology {
+            Topology::Host => "localhost",
+            Topology::Containers => default::NETWORK_ALIAS,
+        };
+        let issuer = format!("http://{host}:{public}");
         for (name, value) in [
             (var::SERVER_ADDRESS, format!(":{public}")),
             (var::SERVER_ISSUER, issuer.clone()),
@@ -566,6 +601,9 @@ impl Settings {
         }
         vars.values.remove(var::DEV_ADMIN_URL);
         vars.values.remove(var::DEV_PUBLIC_URL);
+        if self.topology == Topology::Containers {
+            vars.set_flag(var::DEV_PUBLIC_URL, format!("http://localhost:{public}"));
+        }
         Settings::resolve(vars, &Overrides::default(), &self.env_file, &self.run_dir)
     }
 
@@ -579,6 +617,7 @@ impl Settings {
         };
         let overrides = Overrides {
             backend: flag(var::DEV_AS).map(|_| self.backend),
+            topology: flag(var::DEV_TOPOLOGY).map(|_| self.topology),
             image: flag(var::DEV_IMAGE),
             mcp_url: flag(var::DEV_MCP_URL),
             scope: flag(var::DEV_SCOPE),
@@ -726,6 +765,45 @@ mod tests {
         assert_eq!(s.resource_slug, "demo-mcp");
         assert_eq!(s.backend, Backend::Auto);
         assert_eq!(s.port, 8080);
+    }
+
+    #[test]
+    fn the_containers_topology_derives_the_network_issuer_when_none_is_set() {
+        let containers = [("AUTHPLANE_DEV_TOPOLOGY", "containers")];
+        let s = resolve(
+            &containers,
+            &[("AUTHPLANE_SERVER_ADDRESS", ":19000")],
+            &Overrides::default(),
+        );
+        assert_eq!(s.server_issuer, "http://authserver:19000");
+        assert_eq!(s.sdk_issuer, "http://authserver:19000");
+        assert_eq!(s.public_url, "http://localhost:19000");
+        assert_eq!(s.vars.get("AUTHPLANE_SESSION_SECURE"), Some("true"));
+        assert_eq!(s.vars.source("AUTHPLANE_SESSION_SECURE"), Source::Default);
+        // An issuer written by hand is never adjusted: its missing pieces stay findings.
+        let s = resolve(
+            &containers,
+            &[("AUTHPLANE_SERVER_ISSUER", "http://authserver:9000")],
+            &Overrides::default(),
+        );
+        assert_eq!(s.public_url, "http://authserver:9000");
+        assert_eq!(s.vars.get("AUTHPLANE_SESSION_SECURE"), None);
+        // The host topology keeps localhost.
+        let s = resolve(&[], &[], &Overrides::default());
+        assert_eq!(s.vars.get("AUTHPLANE_SESSION_SECURE"), None);
+        let text = initial_env_text(&resolve(&containers, &[], &Overrides::default()));
+        for line in [
+            "AUTHPLANE_SERVER_ISSUER=http://authserver:9000",
+            "AUTHPLANE_DEV_TOPOLOGY=containers",
+            "AUTHPLANE_DEV_PUBLIC_URL=http://localhost:9000",
+            "AUTHPLANE_SESSION_SECURE=true",
+        ] {
+            assert_eq!(
+                text.lines().filter(|l| *l == line).count(),
+                1,
+                "{line}:\n{text}"
+            );
+        }
     }
 
     #[test]

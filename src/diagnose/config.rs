@@ -294,17 +294,31 @@ pub fn topology(settings: &Settings) -> Vec<Finding> {
 }
 
 /// What the containers topology needs besides the issuer: an AS on the Docker network (not the
-/// embedded one, which listens on this machine's loopback) and an MCP server of the user's own in
-/// a container (the echo server `up` starts is a process on this machine).
+/// embedded one, which listens on this machine's loopback, nor an external one, which is not on
+/// the network `up` creates). The echo server `up` starts joins the network in a container of its
+/// own, but without revocation checking: its introspection client lives in this machine's run
+/// directory.
 fn containers_topology_parts(settings: &Settings) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if settings.backend == Backend::Embedded {
+    let not_on_network = match settings.backend {
+        Backend::Embedded => Some((
+            "embedded",
+            "runs the AS on this machine's loopback, where no container can reach it",
+        )),
+        Backend::External if settings.dials_embedded_echo() => Some((
+            "external",
+            "uses an AS authplane-dev did not start, which is not on the Docker network the echo \
+             server's container joins",
+        )),
+        _ => None,
+    };
+    if let Some((backend, why)) = not_on_network {
         findings.push(
             Finding::error(
                 Code::ConfigInvalid,
                 format!(
-                    "{}=containers puts the MCP server on the AS's Docker network, but {}=embedded \
-                     runs the AS on this machine's loopback, where no container can reach it",
+                    "{}=containers puts the MCP server on the AS's Docker network, but {}={backend} \
+                     {why}",
                     var::DEV_TOPOLOGY,
                     var::DEV_AS
                 ),
@@ -314,27 +328,26 @@ fn containers_topology_parts(settings: &Settings) -> Vec<Finding> {
                     var::DEV_TOPOLOGY
                 ),
             )
-            .compare("docker", "embedded"),
+            .compare("docker", backend),
         );
     }
-    if settings.dials_embedded_echo() {
+    if settings.dials_embedded_echo() && settings.echo_revocation {
         findings.push(
             Finding::error(
                 Code::ConfigInvalid,
                 format!(
-                    "{}=containers, but the MCP server dialled is the echo server authplane-dev \
-                     starts, which runs on this machine",
-                    var::DEV_TOPOLOGY
+                    "{}=containers runs the echo server in a container, but {} is on",
+                    var::DEV_TOPOLOGY,
+                    var::DEV_ECHO_REVOCATION
                 ),
                 format!(
-                    "dial your own MCP server running in a container (`--mcp-url \
-                     http://localhost:<its published port>/mcp`, or {}), or set {}=host",
-                    var::DEV_MCP_URL,
+                    "unset {} for the containers topology, or set {}=host",
+                    var::DEV_ECHO_REVOCATION,
                     var::DEV_TOPOLOGY
                 ),
             )
-            .why("the echo server cannot run in a container yet, so its issuer would have to name this machine's host")
-            .compare("an MCP server in a container", "the echo server on this machine"),
+            .why("the echo server's introspection client is kept in this machine's run directory, which the container does not see")
+            .compare("off", "on"),
         );
     }
     findings
@@ -957,8 +970,10 @@ mod tests {
             "http://authplane-dev-authserver:9000",
         )]));
         assert_eq!(codes(&named), [Code::IssuerMismatch]);
-        // localhost inside a container (a server of the user's own, dialled).
+        // localhost inside a container (a server of the user's own, dialled); written by hand,
+        // since an unset issuer follows the topology.
         let own = [
+            (var::SERVER_ISSUER, "http://localhost:9000"),
             (var::DEV_TOPOLOGY, "containers"),
             (var::DEV_AS, "docker"),
             (var::DEV_MCP_URL, "http://localhost:18080/mcp"),
@@ -993,16 +1008,37 @@ mod tests {
     }
 
     #[test]
-    fn the_containers_topology_needs_a_docker_as_and_a_server_of_ones_own() {
-        let f = topology(&settings(&[
+    fn the_containers_topology_needs_an_as_on_the_network_and_no_echo_revocation() {
+        let on_network = [
             (var::SERVER_ISSUER, "http://authserver:9000"),
             (var::DEV_PUBLIC_URL, "http://localhost:9000"),
             (var::DEV_TOPOLOGY, "containers"),
-            (var::DEV_AS, "embedded"),
-        ]));
-        assert_eq!(codes(&f), [Code::ConfigInvalid, Code::ConfigInvalid]);
-        assert!(f[0].fix.contains("AUTHPLANE_DEV_AS=docker"), "{f:?}");
-        assert!(f[1].message.contains("echo server"), "{f:?}");
+        ];
+        // The echo server runs in a container of its own: fine with the AS in Docker or auto.
+        assert!(topology(&settings(&on_network)).is_empty());
+        for backend in ["embedded", "external"] {
+            let mut pairs = on_network.to_vec();
+            pairs.push((var::DEV_AS, backend));
+            let f = topology(&settings(&pairs));
+            assert_eq!(codes(&f), [Code::ConfigInvalid], "{backend}");
+            assert!(f[0].fix.contains("AUTHPLANE_DEV_AS=docker"), "{f:?}");
+            assert_eq!(f[0].actual.as_deref(), Some(backend));
+        }
+        // An external AS with a containerised server of one's own: their network, not ours.
+        let mut own = on_network.to_vec();
+        own.extend([
+            (var::DEV_AS, "external"),
+            (var::DEV_MCP_URL, "http://localhost:18080/mcp"),
+        ]);
+        assert!(topology(&settings(&own)).is_empty());
+        let mut revocation = on_network.to_vec();
+        revocation.push((var::DEV_ECHO_REVOCATION, "true"));
+        let f = topology(&settings(&revocation));
+        assert_eq!(codes(&f), [Code::ConfigInvalid]);
+        assert!(
+            f[0].fix.contains("unset AUTHPLANE_DEV_ECHO_REVOCATION"),
+            "{f:?}"
+        );
     }
 
     #[test]

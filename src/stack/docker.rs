@@ -2,6 +2,14 @@
 //! (DOCKER_HOST or the platform default, API version negotiated), checks or pulls the authserver
 //! image, runs the managed container (labels, named data volume, ports published on 127.0.0.1),
 //! finds it again for `status`/`logs`/`clean`, and removes it and its volume.
+//!
+//! For the containers topology ([`Topology::Containers`]) its submodules add the user-defined
+//! network the AS joins under its alias ([`network`]), the echo server's image built locally from
+//! this binary ([`echo_image`]) and the echo server's container ([`echo_container`]).
+
+pub mod echo_container;
+pub mod echo_image;
+pub mod network;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -20,7 +28,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::cli::Component;
-use crate::config::{Settings, read_by_authserver, var};
+use crate::config::{Settings, Topology, read_by_authserver, var};
 use crate::diagnose::{Code, Finding};
 use crate::report::pull::PullEvent;
 use crate::stack::health;
@@ -240,19 +248,37 @@ pub async fn port_holder(docker: &Docker, port: u16) -> Option<(String, String)>
 /// The ports the image's server listens on inside the container (its EXPOSE): public and admin.
 pub const CONTAINER_PUBLIC_PORT: u16 = 9000;
 pub const CONTAINER_ADMIN_PORT: u16 = 9001;
+
+/// The ports the AS listens on inside its container: the image's EXPOSEd ones in the host
+/// topology (only the published host ports matter there); in the containers topology the issuer's
+/// own port, because the MCP server's container dials `http://authserver:<issuer port>` across the
+/// network, past any port mapping.
+pub fn container_ports(settings: &Settings) -> (u16, u16) {
+    match settings.topology {
+        Topology::Host => (CONTAINER_PUBLIC_PORT, CONTAINER_ADMIN_PORT),
+        Topology::Containers => (settings.server_port(), settings.admin_port()),
+    }
+}
+
+/// The labels of every object authplane-dev creates: managed, and this project directory's hash.
+pub fn own_labels() -> HashMap<String, String> {
+    [
+        (MANAGED_LABEL.to_owned(), "true".to_owned()),
+        (PROJECT_LABEL.to_owned(), project_hash()),
+    ]
+    .into()
+}
 /// The image's WORKDIR, where the server keeps its state (relative `data/…` paths); the data
 /// volume is mounted here.
 pub const DATA_DIR: &str = "/data";
 
 /// The container's environment, sorted by name: every resolved variable the real authserver
 /// reads ([`read_by_authserver`]) — not authplane-dev's own `AUTHPLANE_DEV_*`, not the MCP
-/// server's — with the two listen addresses on the ports the image EXPOSEs, to which the host
-/// ports are published.
+/// server's — with the two listen addresses on the ports of [`container_ports`], to which the
+/// host ports are published.
 pub fn container_env(settings: &Settings) -> Vec<String> {
-    let listen = [
-        (var::SERVER_ADDRESS, CONTAINER_PUBLIC_PORT),
-        (var::ADMIN_ADDRESS, CONTAINER_ADMIN_PORT),
-    ];
+    let (public, admin) = container_ports(settings);
+    let listen = [(var::SERVER_ADDRESS, public), (var::ADMIN_ADDRESS, admin)];
     let mut env: Vec<String> = settings
         .vars
         .child_env()
@@ -265,14 +291,12 @@ pub fn container_env(settings: &Settings) -> Vec<String> {
     env
 }
 
-/// Creates the volume and the container and starts it; returns the container id.
+/// Creates the volume and the container and starts it; returns the container id. In the
+/// containers topology the container joins [`network::name`] under the alias `authserver`
+/// ([`network::ensure`] made it).
 pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<String> {
     let name = &settings.container_name;
-    let labels: HashMap<String, String> = [
-        (MANAGED_LABEL.to_owned(), "true".to_owned()),
-        (PROJECT_LABEL.to_owned(), project_hash()),
-    ]
-    .into();
+    let labels = own_labels();
     let volume = volume_name(name);
     docker
         .create_volume(VolumeCreateRequest {
@@ -281,23 +305,11 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
             ..Default::default()
         })
         .await?;
-    let bind = |port: u16| {
-        Some(vec![PortBinding {
-            host_ip: Some("127.0.0.1".to_owned()),
-            host_port: Some(port.to_string()),
-        }])
-    };
-    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = [
-        (
-            format!("{CONTAINER_PUBLIC_PORT}/tcp"),
-            bind(settings.server_port()),
-        ),
-        (
-            format!("{CONTAINER_ADMIN_PORT}/tcp"),
-            bind(settings.admin_port()),
-        ),
-    ]
-    .into();
+    let (public, admin) = container_ports(settings);
+    let port_bindings = published(&[
+        (public, settings.server_port()),
+        (admin, settings.admin_port()),
+    ]);
     // No command, user or working directory: the image's own (`serve`, its non-root user, /data).
     let body = ContainerCreateBody {
         image: Some(settings.image.clone()),
@@ -314,6 +326,8 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
             }]),
             ..Default::default()
         }),
+        networking_config: (settings.topology == Topology::Containers)
+            .then(|| network::joined(settings, &[crate::config::default::NETWORK_ALIAS])),
         ..Default::default()
     };
     let created = docker
@@ -329,6 +343,20 @@ pub async fn start(docker: &Docker, settings: &Settings) -> anyhow::Result<Strin
         )
         .await?;
     Ok(created.id)
+}
+
+/// Port bindings: each `(container port, host port)` published on 127.0.0.1 only.
+pub fn published(ports: &[(u16, u16)]) -> HashMap<String, Option<Vec<PortBinding>>> {
+    ports
+        .iter()
+        .map(|(inside, host)| {
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".to_owned()),
+                host_port: Some(host.to_string()),
+            };
+            (format!("{inside}/tcp"), Some(vec![binding]))
+        })
+        .collect()
 }
 
 /// Why the container did not become ready.
@@ -365,10 +393,22 @@ pub async fn wait_ready(
     id: &str,
     timeout: Duration,
 ) -> Result<(), NotReady> {
+    wait_component_ready(docker, settings, Component::Authserver, id, timeout).await
+}
+
+/// Polls `component`'s readiness probe ([`health::probe`], through its published port) until it
+/// answers, or its container `id` exits, or `timeout` passes.
+pub async fn wait_component_ready(
+    docker: &Docker,
+    settings: &Settings,
+    component: Component,
+    id: &str,
+    timeout: Duration,
+) -> Result<(), NotReady> {
     let deadline = Instant::now() + timeout;
     let mut last;
     loop {
-        match health::probe(settings, Component::Authserver).await {
+        match health::probe(settings, component).await {
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }

@@ -28,6 +28,9 @@ enum Launch {
     Container {
         name: String,
     },
+    Network {
+        name: String,
+    },
 }
 
 static LAUNCHED: Mutex<Vec<Launch>> = Mutex::new(Vec::new());
@@ -64,6 +67,18 @@ pub fn forget_container(name: &str) {
     launched().retain(|l| !matches!(l, Launch::Container { name: n } if n == name));
 }
 
+/// Records a Docker network this invocation is about to create (removed after its containers).
+pub fn record_network(name: &str) {
+    launched().push(Launch::Network {
+        name: name.to_owned(),
+    });
+}
+
+/// Forgets a network this invocation did not create after all (it existed).
+pub fn forget_network(name: &str) {
+    launched().retain(|l| !matches!(l, Launch::Network { name: n } if n == name));
+}
+
 /// Stops everything recorded, newest first (the echo server before the authorization server):
 /// SIGTERM to each process group then SIGKILL after the grace period, pid files removed;
 /// containers force-removed (their data volume stays, as with `clean`). Returns one phrase per
@@ -97,6 +112,21 @@ pub async fn undo() -> Undone {
                     Ok(false) => {}
                     Err(e) => failed.push(format!(
                         "could not remove container {name} ({e}); remove it with `docker rm -f {name}`"
+                    )),
+                }
+            }
+            Launch::Network { name } => {
+                let removed = match docker::connect().await {
+                    Ok(client) => docker::network::remove(&client, &name)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(f) => Err(f.message),
+                };
+                match removed {
+                    Ok(true) => done.push(format!("removed network {name}")),
+                    Ok(false) => {}
+                    Err(e) => failed.push(format!(
+                        "could not remove network {name} ({e}); remove it with `docker network rm {name}`"
                     )),
                 }
             }
@@ -165,7 +195,9 @@ mod tests {
         let run_dir = PathBuf::from("/nonexistent-run-forget");
         let ours = |l: &Launch| match l {
             Launch::Process { run_dir: d, .. } => *d == run_dir,
-            Launch::Container { name } => name.starts_with("authplane-dev-test-forget-"),
+            Launch::Container { name } | Launch::Network { name } => {
+                name.starts_with("authplane-dev-test-forget-")
+            }
         };
         record_process(run_dir.clone(), Component::Authserver, 4_000_001);
         record_process(run_dir.clone(), Component::Echo, 4_000_002);

@@ -63,6 +63,12 @@ pub fn inputs(settings: &Settings, component: Component, image: Option<&str>) ->
     if let Some(image) = image {
         values.insert("image".to_owned(), image.to_owned());
     }
+    // Where it runs changes how it is started (network, listen ports, container or process)
+    // though no variable it reads differs; recorded only for the containers topology so that a
+    // host stack's record stays as it was.
+    if settings.topology == crate::config::Topology::Containers {
+        values.insert("topology".to_owned(), settings.topology.as_str().to_owned());
+    }
     Inputs(values)
 }
 

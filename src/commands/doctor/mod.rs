@@ -76,7 +76,11 @@ async fn docker_daemon(run: &mut Run<'_>, settings: &Settings) {
     }
     let docker = match docker::connect().await {
         Ok(docker) => docker,
-        Err(finding) if settings.backend == Backend::Auto => {
+        // The containers topology runs the AS in Docker whatever `auto` would pick.
+        Err(finding)
+            if settings.backend == Backend::Auto
+                && settings.topology != crate::config::Topology::Containers =>
+        {
             run.pass(
                 t,
                 format!(
