@@ -1,5 +1,6 @@
 //! `up`: write the first `.env` if there is none, then start the authorization server and the
-//! echo MCP server in the background (health-waited) and print their endpoints. Idempotent: a
+//! echo MCP server in the background (health-waited), register the echo server's resource on the
+//! authorization server, and print their endpoints. Idempotent: a
 //! second `up` finds both running and changes nothing.
 //!
 //! Ctrl-C (SIGINT) or SIGTERM while `up` runs stops what this invocation started (process groups
@@ -15,6 +16,7 @@ use crate::exit::Interrupted;
 use crate::report::Outcome;
 use crate::stack::launched::{self, Interrupts};
 use crate::stack::{self, health, process};
+use crate::steps::Flow;
 
 /// Runs the command; an interrupt undoes what it started and ends it with [`Interrupted`].
 pub async fn run(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
@@ -53,6 +55,13 @@ async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
 
     let up = stack::ensure_up(settings, args, &mut run, true).await?;
     if !up {
+        return Ok(run.finish());
+    }
+    // Registered here, not only by `verify`: an MCP client pointed at the echo server right
+    // after `up` (MCP Inspector, Claude Code) asks for this resource on authorize and would get
+    // `invalid_target` otherwise.
+    let mut flow = Flow::new(settings, ctx.reporter, true, true)?;
+    if !flow.check_resource_uri(&mut run) || flow.ensure_resource(&mut run, false).await.is_none() {
         return Ok(run.finish());
     }
 
