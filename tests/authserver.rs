@@ -85,12 +85,14 @@ async fn metadata_is_served_at_both_paths_with_the_reference_fields() {
         .keys()
         .map(String::as_str)
         .collect();
-    // Upstream's order, without what is not built here (authorize, register, PKCE).
+    // Upstream's order, without what is not built here (exchange, agent identity).
     assert_eq!(
-        &keys[..10],
+        &keys[..13],
         [
             "issuer",
+            "authorization_endpoint",
             "token_endpoint",
+            "registration_endpoint",
             "revocation_endpoint",
             "introspection_endpoint",
             "jwks_uri",
@@ -99,8 +101,13 @@ async fn metadata_is_served_at_both_paths_with_the_reference_fields() {
             "token_endpoint_auth_methods_supported",
             "introspection_endpoint_auth_methods_supported",
             "revocation_endpoint_auth_methods_supported",
+            "code_challenge_methods_supported",
         ]
     );
+    assert_eq!(doc["response_types_supported"], json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
     assert_eq!(doc["issuer"], json!(iss));
     assert_eq!(doc["token_endpoint"], json!(format!("{iss}/oauth/token")));
     assert_eq!(
@@ -164,8 +171,11 @@ async fn metadata_follows_feature_switches_and_issuer_verbatim() {
         doc["token_endpoint"], "http://localhost:9000//oauth/token",
         "string concatenation"
     );
-    // client_credentials is off, and it is the only grant built here.
-    assert_eq!(doc["grant_types_supported"], json!([]));
+    // client_credentials is off; the user grants are always on.
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!(["authorization_code", "refresh_token"])
+    );
     assert!(doc.get("dpop_signing_alg_values_supported").is_none());
     assert!(doc.get("identity_assertion_supported").is_none());
 }

@@ -833,9 +833,6 @@ async fn every_advertised_url_answers() {
         .json()
         .await
         .unwrap();
-    for gone in ["authorization_endpoint", "registration_endpoint"] {
-        assert!(doc.get(gone).is_none(), "{gone} is not built: {doc}");
-    }
     let urls: Vec<(&str, &str)> = doc
         .as_object()
         .unwrap()
@@ -843,30 +840,68 @@ async fn every_advertised_url_answers() {
         .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
         .filter(|(_, v)| v.starts_with("http"))
         .collect();
-    assert_eq!(urls.len(), 5, "issuer and four URLs: {urls:?}");
+    assert_eq!(urls.len(), 7, "issuer and six URLs: {urls:?}");
     let token = s.mint(&id, &secret, SCOPE, RESOURCE).await;
+    let redirect = "http://127.0.0.1:8765/callback";
+    let registered: Value = AuthServer::http()
+        .post(format!("{}/oauth/register", s.public_url))
+        .json(&json!({"client_name": "probe", "redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public_client = registered["client_id"].as_str().unwrap().to_owned();
     for (name, url) in urls {
         let http = AuthServer::http();
-        let request = match name {
-            "jwks_uri" | "issuer" => http.get(url),
-            "token_endpoint" => http
-                .post(url)
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)]),
-            _ => http
-                .post(url)
-                .basic_auth(&id, Some(&secret))
-                .form(&[("token", token.as_str())]),
+        let (request, expected) = match name {
+            "jwks_uri" | "issuer" => (http.get(url), 200),
+            "token_endpoint" => (
+                http.post(url)
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials"), ("resource", RESOURCE)]),
+                200,
+            ),
+            "registration_endpoint" => (
+                http.post(url)
+                    .json(&json!({"client_name": "probe", "redirect_uris": [redirect]})),
+                201,
+            ),
+            // A valid request from a browser without a session: off to the login page.
+            "authorization_endpoint" => (
+                http.get(url).query(&[
+                    ("response_type", "code"),
+                    ("client_id", public_client.as_str()),
+                    ("redirect_uri", redirect),
+                    (
+                        "code_challenge",
+                        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                    ),
+                    ("code_challenge_method", "S256"),
+                    ("resource", RESOURCE),
+                    ("scope", SCOPE),
+                ]),
+                303,
+            ),
+            _ => (
+                http.post(url)
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("token", token.as_str())]),
+                200,
+            ),
         };
-        let url = if name == "issuer" {
-            format!("{url}/.well-known/oauth-authorization-server")
-        } else {
-            url.to_owned()
-        };
-        let request = request.build().unwrap();
-        let mut request = request;
-        *request.url_mut() = url.parse().unwrap();
-        let status = http.execute(request).await.unwrap().status().as_u16();
-        assert_eq!(status, 200, "{name} {url}");
+        let mut request = request.build().unwrap();
+        if name == "issuer" {
+            let discovery = format!("{url}/.well-known/oauth-authorization-server");
+            *request.url_mut() = discovery.parse().unwrap();
+        }
+        let response = http.execute(request).await.unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(status, expected, "{name} {url}");
+        if name == "authorization_endpoint" {
+            let to = response.headers()["location"].to_str().unwrap().to_owned();
+            assert!(to.starts_with("/login?redirect="), "{to}");
+        }
     }
 }

@@ -25,6 +25,11 @@ pub mod as_var {
     pub const TOKEN_EXCHANGE_ENABLED: &str = "AUTHPLANE_TOKEN_EXCHANGE_ENABLED";
     pub const XAA_ENABLED: &str = "AUTHPLANE_XAA_ENABLED";
     pub const CIMD_ENABLED: &str = "AUTHPLANE_CIMD_ENABLED";
+    pub const CIMD_REQUIRE_HTTPS: &str = "AUTHPLANE_CIMD_REQUIRE_HTTPS";
+    pub const CIMD_ALLOW_PRIVATE_ADDRESSES: &str = "AUTHPLANE_CIMD_ALLOW_PRIVATE_ADDRESSES";
+    pub const OAUTH_REQUIRE_SCOPE: &str = "AUTHPLANE_OAUTH_REQUIRE_SCOPE";
+    pub const DCR_DEFAULT_TOKEN_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY";
+    pub const DCR_DEFAULT_REFRESH_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY";
 }
 
 /// Values the real server rejects as secrets (compared trimmed and lower-cased, exact match).
@@ -118,6 +123,21 @@ pub struct AsConfig {
     pub token_exchange_enabled: bool,
     pub xaa_enabled: bool,
     pub cimd_enabled: bool,
+    /// CIMD document URLs must be https (`AUTHPLANE_CIMD_REQUIRE_HTTPS`; off only with a
+    /// localhost issuer).
+    pub cimd_require_https: bool,
+    /// CIMD documents may be fetched from private addresses (only with a localhost issuer).
+    pub cimd_allow_private_addresses: bool,
+    /// An authorization request without `scope` is refused (`AUTHPLANE_OAUTH_REQUIRE_SCOPE`);
+    /// otherwise it gets every scope of the resource.
+    pub oauth_require_scope: bool,
+    /// Lifetime of user access tokens (`AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY`, 15m).
+    pub user_token_expiry: Duration,
+    /// Lifetime of refresh tokens (`AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY`, 168h).
+    pub refresh_token_expiry: Duration,
+    /// The local dev user to put in place at startup (`AUTHPLANE_DEV_USER_EMAIL` and
+    /// `AUTHPLANE_DEV_USER_PASSWORD`, both set).
+    pub dev_user: Option<(String, String)>,
     /// Bind a host-less address (`:9000`) on all interfaces instead of loopback (only the
     /// `authserver` personality, which runs inside a container, sets this).
     pub bind_all_interfaces: bool,
@@ -168,6 +188,11 @@ impl AsConfig {
         // Unparsable durations are ignored, as upstream; the proof lifetime's range is checked by
         // validation, a non-positive nonce TTL just makes every nonce stale at once.
         let duration = |name: &str| vars.get(name).and_then(parse_go_duration);
+        // Upstream ignores an unparsable duration; a non-positive one keeps the default here.
+        let positive = |name: &str, default: Duration| match duration(name) {
+            Some(GoDuration::Positive(d)) => d,
+            _ => default,
+        };
         let dpop_nonce_ttl = match duration(as_var::DPOP_NONCE_TTL) {
             Some(GoDuration::Positive(d)) => d,
             Some(GoDuration::NotPositive) => Duration::ZERO,
@@ -206,6 +231,15 @@ impl AsConfig {
             token_exchange_enabled: flag(as_var::TOKEN_EXCHANGE_ENABLED, true),
             xaa_enabled: flag(as_var::XAA_ENABLED, true),
             cimd_enabled: flag(as_var::CIMD_ENABLED, true),
+            cimd_require_https: flag(as_var::CIMD_REQUIRE_HTTPS, true),
+            cimd_allow_private_addresses: flag(as_var::CIMD_ALLOW_PRIVATE_ADDRESSES, false),
+            oauth_require_scope: flag(as_var::OAUTH_REQUIRE_SCOPE, true),
+            user_token_expiry: positive(as_var::DCR_DEFAULT_TOKEN_EXPIRY, Duration::from_mins(15)),
+            refresh_token_expiry: positive(
+                as_var::DCR_DEFAULT_REFRESH_EXPIRY,
+                Duration::from_hours(168),
+            ),
+            dev_user: secret(var::DEV_USER_EMAIL).zip(secret(var::DEV_USER_PASSWORD)),
             bind_all_interfaces: false,
         }
     }

@@ -19,6 +19,15 @@ impl Form {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of `key`, in order (a form's checked boxes of one name).
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 /// Why a form could not be parsed (the token endpoint answers every one with `invalid_request`).

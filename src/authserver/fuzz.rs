@@ -79,6 +79,8 @@ impl Server {
             key,
             store: store::Store::open(dir.path()).unwrap(),
             dpop: super::dpop::DpopState::default(),
+            session: super::session::SessionKeys::new(None, false),
+            flows: super::flows::Flows::default(),
             request_log: OnceLock::new(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,7 @@
 //! The embedded authorization server, wire-compatible with authserver 0.2.2 on every path the
-//! verify flow touches: RFC 8414 metadata, JWKS, health, `client_credentials` at `/oauth/token`,
-//! and the admin API for resources and clients. This module (with its children) is the only
+//! verify flow and an interactive MCP client touch: RFC 8414 metadata, JWKS, health, dynamic
+//! registration, the authorization code flow with its login and consent pages, the
+//! `client_credentials`, `authorization_code` and `refresh_token` grants, and the admin API. This module (with its children) is the only
 //! place that serves the AS protocol; it never prints — callers report the bound addresses.
 //!
 //! State: one [`Shared`] per server (configuration, signing key, registrations, rate limiter),
@@ -10,7 +11,10 @@
 //! (token endpoint), `access_token` (the server's own token verifier), `client_auth` (client
 //! credentials on the form endpoints), `introspect` and `revoke` (RFC 7662 / 7009), `admin` (admin API),
 //! `problem` (error bodies), `ratelimit` (per-IP buckets), `form` (Go-compatible form parsing), `dpop` (DPoP proofs at the
-//! token endpoint, nonces, spent proof ids).
+//! token endpoint, nonces, spent proof ids). The interactive half: `register` (DCR), `cimd`
+//! (client lookup, metadata documents), `authorize`, `login`, `consent`, `pages` (their HTML),
+//! `session` (cookies, CSRF), `flows` (pending authorizations and codes), `users`, `issue`
+//! (minting for every grant) and `user_grants` (code exchange, refresh rotation).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,20 +39,31 @@ use crate::exit::EnvError;
 
 pub mod access_token;
 pub mod admin;
+pub mod authorize;
+pub mod cimd;
 pub mod client_auth;
 pub mod config;
+pub mod consent;
 pub mod dpop;
+pub mod flows;
 pub mod form;
 #[cfg(test)]
 mod fuzz;
 pub mod introspect;
+pub mod issue;
 pub mod keyring;
 pub mod keys;
+pub mod login;
 pub mod oauth;
+pub mod pages;
 pub mod problem;
 pub mod ratelimit;
+pub mod register;
 pub mod revoke;
+pub mod session;
 pub mod store;
+pub mod user_grants;
+pub mod users;
 pub mod wellknown;
 
 pub use config::AsConfig;
@@ -63,6 +78,10 @@ pub struct Shared {
     pub limiter: ratelimit::Limiter,
     /// DPoP nonces issued and proof `jti`s spent (in memory).
     pub dpop: dpop::DpopState,
+    /// Keys for the session cookie, login nonces and CSRF tokens.
+    pub session: session::SessionKeys,
+    /// Authorization requests in progress (in memory).
+    pub flows: flows::Flows,
     /// Where one line per request goes, once someone asked for it ([`Bound::request_log`]).
     request_log: OnceLock<mpsc::UnboundedSender<String>>,
 }
@@ -189,6 +208,9 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
     };
     store::create_private_dir(state_dir).map_err(unusable)?;
     let store = store::Store::open(state_dir).map_err(unusable)?;
+    if let Some((email, password)) = &config.dev_user {
+        users::ensure(&store, email, password).map_err(unusable)?;
+    }
     let keys_dir = state_dir.join("keys");
     let alg = config.algorithm();
     // RSA key generation is CPU-bound for a moment; keep it off the async workers.
@@ -203,7 +225,11 @@ pub async fn bind(config: AsConfig, state_dir: &Path) -> anyhow::Result<Bound> {
         None => None,
     };
     let limiter = ratelimit::Limiter::new(config.rate_limit);
+    let session =
+        session::SessionKeys::new(config.session_secret.as_deref(), config.session_secure);
     let state = Arc::new(Shared {
+        session,
+        flows: flows::Flows::default(),
         config,
         key,
         store,
@@ -260,7 +286,12 @@ fn public_router(state: AppState) -> Router {
         .route("/livez", get(wellknown::livez))
         .route("/health", get(wellknown::health))
         .route("/ready", get(wellknown::ready))
+        .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/register", post(register::register))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/consent", get(consent::show).post(consent::submit))
         .route("/oauth/introspect", post(introspect::introspect))
         .route("/oauth/revoke", post(revoke::revoke))
         .fallback(|| async { problem::not_found() })
@@ -366,10 +397,13 @@ pub fn finish_response(state: &Shared, seen: &Seen, mut response: Response) -> R
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The HTML pages bring their own (which also allows their inline style).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     if state.config.session_secure {
         headers.insert(
             "strict-transport-security",

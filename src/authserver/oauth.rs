@@ -7,16 +7,15 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Serialize;
 use serde_json::json;
 
 use super::problem::OAuthError;
-use super::store::{self, Client, ClientStatus, Issuance, Resource, UpdateError};
-use super::{AppState, dpop, form, keys};
+use super::store::{self, Client, ClientStatus, Resource};
+use super::{AppState, dpop, form, issue, user_grants};
 
 /// The largest token request body the real server reads.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -27,34 +26,20 @@ const SCOPE_PREFIX: &str = "the requested scope is invalid or not allowed: ";
 const EMPTY_CEILING: &str =
     "the client has no registered scopes; grant them with PATCH /admin/clients/{id}";
 
-/// The access token's claims (RFC 9068), in the order the real server writes them.
-#[derive(Debug, Serialize)]
-struct AccessClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: [&'a str; 1],
-    client_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<&'a str>,
-    jti: &'a str,
-    iat: i64,
-    nbf: i64,
-    exp: i64,
-    /// RFC 9449 §6: the thumbprint of the key the token is bound to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cnf: Option<Confirmation<'a>>,
-}
-
-/// The `cnf` claim of a DPoP-bound token.
-#[derive(Debug, Serialize)]
-struct Confirmation<'a> {
-    jkt: &'a str,
-}
-
 /// A DPoP proof sent with a token request, and the URL its `htu` must name.
-struct SentProof<'r> {
-    proof: &'r str,
-    request_url: String,
+pub struct SentProof<'r> {
+    pub proof: &'r str,
+    pub request_url: String,
+}
+
+impl SentProof<'_> {
+    /// The proof's key thumbprint, when the proof is valid for this request.
+    pub fn check(&self, state: &AppState) -> Result<String, OAuthError> {
+        Ok(state
+            .dpop
+            .check(&state.config.dpop(), self.proof, "POST", &self.request_url)?
+            .jkt)
+    }
 }
 
 /// `POST /oauth/token`. With DPoP on, a request carrying a `DPoP` header gets a fresh
@@ -101,6 +86,13 @@ async fn grant(
 
     // 2–3. The grant type and its switch.
     let grant_type = form.get("grant_type").unwrap_or("");
+    match grant_type {
+        user_grants::AUTHORIZATION_CODE => {
+            return user_grants::authorization_code(state, headers, &form, sent);
+        }
+        user_grants::REFRESH_TOKEN => return user_grants::refresh(state, headers, &form, sent),
+        _ => {}
+    }
     if grant_type != GRANT_CLIENT_CREDENTIALS {
         return Err(OAuthError::bad_request(
             "unsupported_grant_type",
@@ -177,15 +169,7 @@ async fn grant(
         })?;
 
     // 8. The DPoP proof, when one was sent (and DPoP is on).
-    let bound = match sent {
-        Some(sent) => Some(
-            state
-                .dpop
-                .check(&state.config.dpop(), sent.proof, "POST", &sent.request_url)?
-                .jkt,
-        ),
-        None => None,
-    };
+    let bound = sent.map(|sent| sent.check(state)).transpose()?;
 
     mint(
         state,
@@ -253,84 +237,29 @@ fn mint(
     scopes: &[String],
     jkt: Option<&str>,
 ) -> Result<Response, OAuthError> {
-    let config = &state.config;
-    let iat = time::OffsetDateTime::now_utc().unix_timestamp();
-    let lifetime = i64::try_from(config.token_expiry.as_secs()).unwrap_or(i64::MAX / 2);
-    let exp = iat.saturating_add(lifetime);
-    let jti = keys::random_id(16);
+    let lifetime = i64::try_from(state.config.token_expiry.as_secs()).unwrap_or(i64::MAX / 2);
     let scope = scopes.join(" ");
-    let claims = AccessClaims {
-        iss: &config.issuer,
-        sub: &client.id,
-        aud: [resource_param.unwrap_or(&config.issuer)],
-        client_id: &client.id,
-        scope: (!scope.is_empty()).then_some(scope.as_str()),
-        jti: &jti,
-        iat,
-        nbf: iat,
-        exp,
-        cnf: jkt.map(|jkt| Confirmation { jkt }),
-    };
-    let token = state
-        .key
-        .sign(&claims)
-        .map_err(|e| OAuthError::server_error().because(format!("signing the token: {e:#}")))?;
-    let issuance = Issuance {
-        jti: jti.clone(),
-        client_id: client.id.clone(),
-        resource_id: resource.map(|r| r.id.clone()),
-        scope: scope.clone(),
-        issued_at: iat,
-        expires_at: exp,
-    };
-    // An issuance record is bookkeeping (it makes deleting a client with live tokens a 409);
-    // syncing it to disk on every token tripled the token endpoint's time.
-    state
-        .store
-        .record(|d| {
-            prune_issuances(&mut d.issuances, iat);
-            d.issuances.push(issuance);
-            Ok::<_, ()>(())
-        })
-        .map_err(|e| match e {
-            UpdateError::Persist(e) => OAuthError::server_error().because(format!("{e:#}")),
-            UpdateError::Refused(()) => OAuthError::server_error(),
-        })?;
-
+    let minted = issue::mint(
+        state,
+        &issue::Mint {
+            sub: &client.id,
+            client_id: &client.id,
+            aud: resource_param.unwrap_or(&state.config.issuer),
+            resource_id: resource.map(|r| r.id.as_str()),
+            scope: &scope,
+            lifetime_secs: lifetime,
+            jkt,
+        },
+    )?;
     let mut body = json!({
-        "access_token": token,
+        "access_token": minted.token,
         "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": lifetime,
     });
     if !scope.is_empty() {
         body["scope"] = json!(scope);
     }
-    Ok((
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (header::PRAGMA, HeaderValue::from_static("no-cache")),
-        ],
-        body.to_string(),
-    )
-        .into_response())
-}
-
-/// Keeps what still matters: unexpired tokens (a client holding one cannot be deleted without
-/// `force`) and one expired record per resource (a resource once minted for stays undeletable, as
-/// upstream's issuance rows do), so the state file does not grow with every mint.
-fn prune_issuances(issuances: &mut Vec<Issuance>, now: i64) {
-    let mut pinned = std::collections::HashSet::new();
-    issuances.retain(|i| {
-        i.expires_at > now
-            || i.resource_id
-                .as_ref()
-                .is_some_and(|r| pinned.insert(r.clone()))
-    });
+    Ok(issue::token_response(&body))
 }
 
 /// Go's `Request.BasicAuth` (scheme case-insensitive, standard base64, split at the first `:`),
@@ -404,28 +333,6 @@ mod tests {
             decide_scope(&empty, "", Some(&r)).unwrap_err(),
             EMPTY_CEILING
         );
-    }
-
-    #[test]
-    fn pruning_keeps_live_tokens_and_one_pin_per_resource() {
-        let issuance = |jti: &str, resource: Option<&str>, expires_at: i64| Issuance {
-            jti: jti.into(),
-            client_id: "c".into(),
-            resource_id: resource.map(str::to_owned),
-            scope: String::new(),
-            issued_at: 0,
-            expires_at,
-        };
-        let mut v = vec![
-            issuance("a", Some("r1"), 5),
-            issuance("b", Some("r1"), 5),
-            issuance("c", None, 5),
-            issuance("d", Some("r2"), 5),
-            issuance("e", None, 50),
-        ];
-        prune_issuances(&mut v, 10);
-        let kept: Vec<&str> = v.iter().map(|i| i.jti.as_str()).collect();
-        assert_eq!(kept, ["a", "d", "e"]);
     }
 
     #[test]

@@ -118,6 +118,69 @@ pub struct Revocation {
     pub expires_at: i64,
 }
 
+/// A user who can sign in at `/login` (the local dev user, or one made with `/admin/users`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// `user` or `admin` (upstream's roles; nothing here reads it).
+    #[serde(default)]
+    pub role: String,
+    /// Salted hash as for client secrets ([`hash_secret`]).
+    pub password_hash: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl User {
+    /// Whether the user may sign in and keep using their tokens.
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+/// One refresh token of a family: only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub hash: String,
+    pub expires_at: i64,
+    /// Spent by a rotation; presenting it again revokes the family.
+    pub used: bool,
+}
+
+/// The tokens one authorization code led to: its refresh tokens (rotated, each usable once) and
+/// the access tokens minted along the way (revoked with the family on reuse detection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Family {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    /// The resource URI (the tokens' audience).
+    pub resource: String,
+    pub resource_id: Option<String>,
+    /// The authorization request the code came from (a replayed code revokes this family).
+    pub authorization_id: String,
+    pub revoked: bool,
+    pub refresh: Vec<RefreshRecord>,
+    /// `(jti, exp)` of the access tokens minted in this family.
+    pub access: Vec<(String, i64)>,
+}
+
+/// A user's approval of a client for a resource, so the next authorization of the same or fewer
+/// scopes skips the consent page (upstream stores every approval).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentGrant {
+    pub user_id: String,
+    pub client_id: String,
+    pub resource: String,
+    pub scopes: Vec<String>,
+}
+
 /// Everything the server keeps.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Data {
@@ -129,6 +192,12 @@ pub struct Data {
     pub issuances: Vec<Issuance>,
     #[serde(default)]
     pub revocations: Vec<Revocation>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub families: Vec<Family>,
+    #[serde(default)]
+    pub consents: Vec<ConsentGrant>,
 }
 
 impl Data {
@@ -289,6 +358,27 @@ pub fn resource_with_scopes(scopes: &[&str]) -> Resource {
             .collect(),
         policy: Policy::default(),
         created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+/// An active admin client with scope ceiling `scope` (nothing else set), for unit tests.
+#[cfg(test)]
+pub fn client_with_scope(scope: &str) -> Client {
+    Client {
+        id: "c".into(),
+        name: "n".into(),
+        secret_hash: None,
+        redirect_uris: None,
+        grant_types: vec![],
+        response_types: vec![],
+        token_endpoint_auth_method: "none".into(),
+        scope: scope.into(),
+        status: ClientStatus::Active,
+        registration_source: "admin".into(),
+        agent: false,
+        agent_description: String::new(),
+        issued_at: String::new(),
         updated_at: String::new(),
     }
 }

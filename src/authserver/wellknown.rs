@@ -38,16 +38,16 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 
 /// The metadata document, computed from the configuration and the registered scopes.
 ///
-/// It advertises only what this server answers (upstream's document also names the authorization
-/// and registration endpoints, the user-facing grants and their features, which are not built
-/// here; a client that follows the document must not be sent to a 404). Members keep upstream's
-/// order; `response_types_supported` is required by RFC 8414 and is empty because there is no
-/// authorization endpoint.
+/// It advertises only what this server answers: the authorization, token, registration,
+/// revocation and introspection endpoints, the user grants and `client_credentials` when on. The
+/// exchange and jwt-bearer grants and the agent-identity flags upstream also names are not built
+/// here, so they are left out (a client that follows the document must not be sent to a 404).
+/// Members keep upstream's order.
 pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
     let iss = &config.issuer;
     // Endpoints are plain concatenation, like the real server (a trailing slash doubles up).
     let endpoint = |path: &str| Value::String(format!("{iss}{path}"));
-    let mut grants = Vec::new();
+    let mut grants = vec!["authorization_code", "refresh_token"];
     if config.client_credentials_enabled {
         grants.push("client_credentials");
     }
@@ -61,19 +61,23 @@ pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
 
     let mut doc = Map::new();
     doc.insert("issuer".into(), json!(iss));
+    doc.insert(
+        "authorization_endpoint".into(),
+        endpoint("/oauth/authorize"),
+    );
     doc.insert("token_endpoint".into(), endpoint("/oauth/token"));
+    doc.insert("registration_endpoint".into(), endpoint("/oauth/register"));
     doc.insert("revocation_endpoint".into(), endpoint("/oauth/revoke"));
     doc.insert(
         "introspection_endpoint".into(),
         endpoint("/oauth/introspect"),
     );
     doc.insert("jwks_uri".into(), endpoint("/.well-known/jwks.json"));
-    doc.insert("response_types_supported".into(), json!([]));
+    doc.insert("response_types_supported".into(), json!(["code"]));
     doc.insert("grant_types_supported".into(), json!(grants));
-    // A public client (`none`) cannot use client_credentials, the only grant here.
     doc.insert(
         "token_endpoint_auth_methods_supported".into(),
-        json!(["client_secret_basic", "client_secret_post"]),
+        json!(["none", "client_secret_basic", "client_secret_post"]),
     );
     doc.insert(
         "introspection_endpoint_auth_methods_supported".into(),
@@ -83,16 +87,24 @@ pub fn metadata_document(config: &AsConfig, data: &Data) -> Value {
         "revocation_endpoint_auth_methods_supported".into(),
         json!(["none", "client_secret_basic", "client_secret_post"]),
     );
+    doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
     if !scopes.is_empty() {
         doc.insert("scopes_supported".into(), json!(scopes));
     }
     doc.insert("resource_indicators_supported".into(), json!(true));
+    if config.cimd_enabled {
+        doc.insert("client_id_metadata_document_supported".into(), json!(true));
+    }
     if config.dpop_enabled {
         doc.insert(
             "dpop_signing_alg_values_supported".into(),
             json!(["ES256", "RS256", "PS256"]),
         );
     }
+    doc.insert(
+        "authorization_response_iss_parameter_supported".into(),
+        json!(true),
+    );
     Value::Object(doc)
 }
 
@@ -149,11 +161,19 @@ mod tests {
         let doc = metadata_document(&config, &Data::default());
         assert_eq!(doc["token_endpoint"], "http://localhost:9000/oauth/token");
         assert!(doc.get("scopes_supported").is_none());
-        assert!(doc.get("authorization_endpoint").is_none());
-        assert!(doc.get("registration_endpoint").is_none());
+        assert_eq!(
+            doc["authorization_endpoint"],
+            "http://localhost:9000/oauth/authorize"
+        );
+        assert_eq!(
+            doc["registration_endpoint"],
+            "http://localhost:9000/oauth/register"
+        );
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["client_id_metadata_document_supported"], true);
         let keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
         assert_eq!(keys[0], "issuer");
-        assert_eq!(keys[4], "jwks_uri");
+        assert_eq!(keys[6], "jwks_uri");
         let data = Data {
             resources: vec![
                 resource_with_scopes(&["b", "a"]),
@@ -163,7 +183,10 @@ mod tests {
         };
         let doc = metadata_document(&config, &data);
         assert_eq!(doc["scopes_supported"], json!(["a", "b", "c"]));
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
 
         let env = [
             ("AUTHPLANE_CLIENT_CREDENTIALS_ENABLED", "false"),
@@ -172,7 +195,10 @@ mod tests {
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let config = AsConfig::from_vars(&Vars::from_parts(env, Vec::new()));
         let doc = metadata_document(&config, &Data::default());
-        assert_eq!(doc["grant_types_supported"], json!([]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["authorization_code", "refresh_token"])
+        );
         assert!(doc.get("dpop_signing_alg_values_supported").is_none());
     }
 }

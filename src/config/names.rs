@@ -30,6 +30,8 @@ pub mod var {
     pub const DEV_BEHIND_PROXY: &str = "AUTHPLANE_DEV_BEHIND_PROXY";
     pub const DEV_ECHO_REVOCATION: &str = "AUTHPLANE_DEV_ECHO_REVOCATION";
     pub const DEV_TOPOLOGY: &str = "AUTHPLANE_DEV_TOPOLOGY";
+    pub const DEV_USER_EMAIL: &str = "AUTHPLANE_DEV_USER_EMAIL";
+    pub const DEV_USER_PASSWORD: &str = "AUTHPLANE_DEV_USER_PASSWORD";
 }
 
 /// The variables documented in the docs/configuration.md table, in table order.
@@ -58,6 +60,8 @@ pub const DOCUMENTED: &[&str] = &[
     var::DEV_BEHIND_PROXY,
     var::DEV_ECHO_REVOCATION,
     var::DEV_TOPOLOGY,
+    var::DEV_USER_EMAIL,
+    var::DEV_USER_PASSWORD,
 ];
 
 /// Variables the real authserver reads that authplane-dev passes through without interpreting
@@ -65,10 +69,13 @@ pub const DOCUMENTED: &[&str] = &[
 /// mean".
 pub const AUTHSERVER_PASSTHROUGH: &[&str] = &[
     "AUTHPLANE_ADMIN_ENABLED",
+    "AUTHPLANE_CIMD_ALLOW_PRIVATE_ADDRESSES",
     "AUTHPLANE_CIMD_ENABLED",
+    "AUTHPLANE_CIMD_REQUIRE_HTTPS",
     "AUTHPLANE_CLIENT_CREDENTIALS_ENABLED",
     "AUTHPLANE_CLIENT_CREDENTIALS_TOKEN_EXPIRY",
     "AUTHPLANE_CLIENT_SECRET_PEPPER",
+    "AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY",
     "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY",
     "AUTHPLANE_DCR_MODE",
     "AUTHPLANE_DPOP_ENABLED",

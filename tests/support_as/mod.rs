@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod authcode;
 #[path = "../support_stack/port.rs"]
 mod port;
 #[path = "../support_stack/skip.rs"]

@@ -44,7 +44,7 @@ fn not_found() -> AdminError {
 }
 
 /// Every rule a client's registration must satisfy; an empty list means valid.
-fn problems(c: &Client, config: &AsConfig) -> Vec<String> {
+pub(crate) fn problems(c: &Client, config: &AsConfig) -> Vec<String> {
     let mut out = Vec::new();
     if c.name.trim().is_empty() {
         out.push("client_name is required".to_owned());

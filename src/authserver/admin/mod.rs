@@ -22,6 +22,7 @@ pub mod clients;
 pub mod keys;
 pub mod resources;
 pub mod tokens;
+pub mod users;
 
 /// The largest admin request body read.
 const MAX_JSON_BYTES: usize = 1024 * 1024;
@@ -56,6 +57,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/tokens", get(tokens::list))
         .route("/admin/tokens/{jti}", delete(tokens::revoke))
+        .route("/admin/users", get(users::list).post(users::create))
+        .route(
+            "/admin/users/{id}",
+            get(users::show).patch(users::update).delete(users::remove),
+        )
+        .route("/admin/users/{id}/disable", patch(users::disable))
+        .route("/admin/users/{id}/enable", patch(users::enable))
         .route("/admin/keys", get(keys::list))
         .route("/admin/keys/rotate", post(keys::rotate))
         .fallback(|| async { problem::not_found() })
