@@ -183,7 +183,19 @@ fn admin_get(stack: &Stack, path: &str) -> (u16, Value) {
 /// A stack brought `up` (embedded AS + echo server), and the config every script needs.
 fn stack_up() -> (Stack, Value) {
     let stack = Stack::new();
+    // User access tokens that expire two seconds after they are issued: the SDK refreshes when
+    // its token's expires_in has passed, so the refresh is the real one, not a forced one.
+    stack.set_in_env_file("AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY", "2s");
+    stack.set_in_env_file("AUTHPLANE_DEV_USER_EMAIL", "dev@localhost.test");
+    stack.set_in_env_file(
+        "AUTHPLANE_DEV_USER_PASSWORD",
+        &authplane_dev::config::generate_secret(24),
+    );
     let (code, doc) = stack.json(&["up"]);
+    assert_eq!(code, 0, "{doc:#}");
+    // The README's path: `verify` registers the echo server's resource on the AS (which `up`
+    // alone does not), so the authorization request's `resource` is one the AS knows.
+    let (code, doc) = stack.json(&["verify", "--no-probes"]);
     assert_eq!(code, 0, "{doc:#}");
     let config = json!({
         "issuer": format!("http://localhost:{}", stack.ports.public),
@@ -307,6 +319,9 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
     let tokens = doc["tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2, "{doc:#}");
     let (before, after) = (&tokens[0], &tokens[1]);
+    // The refresh came from the SDK noticing its token's expires_in had passed.
+    assert_eq!(before["expires_in"], 2, "{doc:#}");
+    assert!(str_of(&doc, "refresh").starts_with("waited out"), "{doc:#}");
     assert_ne!(before["access"], after["access"], "{doc:#}");
     assert!(before["refresh"].is_string(), "no refresh token: {doc:#}");
     assert!(
@@ -368,7 +383,11 @@ fn the_login_and_consent_pages_work_in_a_browser_and_refuse_forged_posts() {
             .is_some_and(|s| (400..500).contains(&s)),
         "{doc:#}"
     );
-    assert_eq!(doc["deny"], json!(["error", "iss", "state"]), "{doc:#}");
+    let deny = doc["deny"].as_array().unwrap();
+    for param in ["error", "iss", "state"] {
+        assert!(deny.contains(&json!(param)), "{param}: {doc:#}");
+    }
+    assert!(!deny.contains(&json!("code")), "{doc:#}");
     assert_eq!(doc["approve"], json!(["code", "iss", "state"]), "{doc:#}");
     // The approved code bought a token.
     let token = doc["token"].as_array().unwrap();
