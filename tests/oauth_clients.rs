@@ -314,21 +314,25 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
         "{stored:#}"
     );
 
-    // Two token sets, the second from the refresh: every token new, the same user, client and
-    // audience throughout.
+    // A token set from the code exchange and one from each refresh (one, unless a slow machine
+    // let the two-second token expire before the first call too): every token new, the same
+    // user, client and audience throughout.
     let tokens = doc["tokens"].as_array().unwrap();
-    assert_eq!(tokens.len(), 2, "{doc:#}");
-    let (before, after) = (&tokens[0], &tokens[1]);
+    assert!(tokens.len() >= 2, "{doc:#}");
+    let before = &tokens[0];
+    for kind in ["access", "refresh"] {
+        let mut seen: Vec<&str> = tokens.iter().map(|t| str_of(t, kind)).collect();
+        assert!(
+            seen.iter().all(|t| !t.is_empty()),
+            "a {kind} token missing: {doc:#}"
+        );
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), tokens.len(), "a {kind} token reused: {doc:#}");
+    }
     // The refresh came from the SDK noticing its token's expires_in had passed.
     assert_eq!(before["expires_in"], 2, "{doc:#}");
     assert!(str_of(&doc, "refresh").starts_with("waited out"), "{doc:#}");
-    assert_ne!(before["access"], after["access"], "{doc:#}");
-    assert!(before["refresh"].is_string(), "no refresh token: {doc:#}");
-    assert!(
-        after["refresh"].is_string(),
-        "no rotated refresh token: {doc:#}"
-    );
-    assert_ne!(before["refresh"], after["refresh"], "not rotated: {doc:#}");
     for t in tokens {
         let claims = &t["claims"];
         assert_eq!(claims["client_id"], client_id, "{t:#}");
@@ -340,11 +344,9 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
     // `sub` is the dev user the browser logged in as.
     let (status, users) = admin_get(&stack, "/admin/users");
     assert_eq!(status, 200, "{users:#}");
-    let list = users
+    let dev = users
         .as_array()
-        .or_else(|| users["users"].as_array())
-        .unwrap_or_else(|| panic!("{users:#}"));
-    let dev = list
+        .unwrap_or_else(|| panic!("{users:#}"))
         .iter()
         .find(|u| u["email"] == config["email"])
         .unwrap_or_else(|| panic!("no dev user in {users:#}"));
