@@ -176,12 +176,19 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, uri: U
         );
     }
     let client_id = get("client_id");
-    let Some(client) = cimd::find_client(&state, client_id) else {
-        return pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid Client",
-            "The client_id is not recognized.",
-        );
+    let client = match cimd::find_client(&state, client_id).await {
+        Ok(client) => client,
+        Err(why) => {
+            let mut page = pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid Client",
+                "The client_id is not recognized.",
+            );
+            // The reason goes to the request log only, as upstream logs it.
+            page.extensions_mut()
+                .insert(super::problem::Logged(format!("Invalid Client: {why}")));
+            return page;
+        }
     };
     if client.status != ClientStatus::Active {
         return pages::error_page(

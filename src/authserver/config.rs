@@ -320,6 +320,19 @@ impl AsConfig {
             )),
             _ => {}
         }
+        if !local && !self.cimd_require_https {
+            out.push(format!(
+                "cimd.require_https=false is only allowed with a localhost issuer (unset {})",
+                as_var::CIMD_REQUIRE_HTTPS
+            ));
+        }
+        if !local && self.cimd_allow_private_addresses {
+            out.push(format!(
+                "cimd.allow_private_addresses=true is only allowed with a localhost issuer \
+                 (unset {})",
+                as_var::CIMD_ALLOW_PRIVATE_ADDRESSES
+            ));
+        }
         if !local && !self.session_secure {
             out.push(format!(
                 "refusing non-localhost issuer {:?} without secure cookies (set {}=true)",

@@ -67,9 +67,13 @@ impl<'r> Context<'r> {
             &overrides,
         )
         .with_context(|| format!("resolving settings from {}", env_file.display()))?;
-        for secret in [&settings.admin_api_key, &settings.session_secret]
-            .into_iter()
-            .flatten()
+        for secret in [
+            &settings.admin_api_key,
+            &settings.session_secret,
+            &settings.dev_user_password,
+        ]
+        .into_iter()
+        .flatten()
         {
             reporter.secret(secret);
         }

@@ -51,9 +51,13 @@ pub async fn prepare(ctx: &Context<'_>, run: &mut Run<'_>) -> anyhow::Result<Opt
         }
         None => settings,
     };
-    for secret in [&settings.admin_api_key, &settings.session_secret]
-        .into_iter()
-        .flatten()
+    for secret in [
+        &settings.admin_api_key,
+        &settings.session_secret,
+        &settings.dev_user_password,
+    ]
+    .into_iter()
+    .flatten()
     {
         ctx.reporter.secret(secret);
     }
@@ -154,7 +158,8 @@ fn complete_env_file(settings: &Settings, run: &mut Run<'_>) -> anyhow::Result<O
     let written = config::write_initial_env_file(path, settings);
     let summary = match written {
         Ok(true) => format!(
-            "{} written (0600): ports, URLs, scopes and a fresh admin key and session secret",
+            "{} written (0600): ports, URLs, scopes, a fresh admin key and session secret, and \
+             the dev user",
             path.display()
         ),
         Ok(false) => match config::append_missing_secrets(path, settings) {

@@ -25,9 +25,13 @@ pub async fn run(args: &TokenArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome>
         color: ColorChoice::Never,
         show_secrets: false,
     });
-    for secret in [&ctx.settings.admin_api_key, &ctx.settings.session_secret]
-        .into_iter()
-        .flatten()
+    for secret in [
+        &ctx.settings.admin_api_key,
+        &ctx.settings.session_secret,
+        &ctx.settings.dev_user_password,
+    ]
+    .into_iter()
+    .flatten()
     {
         silent.secret(secret);
     }

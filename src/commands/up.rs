@@ -63,6 +63,13 @@ async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     run.text(format!("public URL: {}", settings.public_url));
     run.text(format!("admin URL:  {}", settings.admin_url));
     run.text(format!("MCP URL:    {mcp_url}"));
+    // The password is a registered secret: the line shows it only under --show-secrets.
+    let password = settings.dev_user_password.as_deref().unwrap_or("");
+    run.text(format!(
+        "dev user:   {} / {password}  (the login page's user; from {})",
+        settings.dev_user_email,
+        settings.env_file.display()
+    ));
     run.text(format!(
         "logs:       {}, {}",
         as_log.display(),
@@ -81,5 +88,9 @@ async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
         }),
     );
     run.data("logs", json!({"authserver": as_log, "echo": echo_log}));
+    run.data(
+        "dev_user",
+        json!({"email": settings.dev_user_email, "password": password}),
+    );
     Ok(run.finish())
 }

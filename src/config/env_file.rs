@@ -106,9 +106,25 @@ pub fn initial_env_text(settings: &Settings) -> String {
             .to_owned(),
         format!("{}={}", var::ADMIN_API_KEY, secret(&settings.admin_api_key)),
         format!("{}={}", var::SESSION_SECRET, secret(&settings.session_secret)),
+        "# The local dev user who signs in at the authorization server's login page.".to_owned(),
+        format!(
+            "{}={}",
+            var::DEV_USER_EMAIL,
+            dotenv_value(&settings.dev_user_email)
+        ),
+        format!(
+            "{}={}",
+            var::DEV_USER_PASSWORD,
+            secret(&settings.dev_user_password)
+        ),
         "# Authorization server: its listeners and the issuer it announces.".to_owned(),
     ];
-    let mut written = vec![var::ADMIN_API_KEY, var::SESSION_SECRET];
+    let mut written = vec![
+        var::ADMIN_API_KEY,
+        var::SESSION_SECRET,
+        var::DEV_USER_EMAIL,
+        var::DEV_USER_PASSWORD,
+    ];
     let mut put = |lines: &mut Vec<String>, name: &'static str, value: &str| {
         lines.push(format!("{name}={}", dotenv_value(value)));
         written.push(name);
@@ -139,17 +155,19 @@ pub fn initial_env_text(settings: &Settings) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Appends the secrets `settings` lacks (admin key, session secret) to the existing `.env` at
-/// `path`, under a comment saying so. The user's lines are kept byte for byte and in order; the
+/// Appends the secrets `settings` lacks (admin key, session secret, the dev user's password — with
+/// the dev user's email when that is not set either) to the existing `.env` at `path`, under a
+/// comment saying so. The user's lines are kept byte for byte and in order; the
 /// file is replaced atomically and becomes mode 0600, since it now holds secrets. Returns the
 /// names appended (none: the file is untouched).
 pub fn append_missing_secrets(
     path: &Path,
     settings: &Settings,
 ) -> anyhow::Result<Vec<&'static str>> {
-    let missing: Vec<&'static str> = [
+    let mut missing: Vec<&'static str> = [
         (var::ADMIN_API_KEY, &settings.admin_api_key),
         (var::SESSION_SECRET, &settings.session_secret),
+        (var::DEV_USER_PASSWORD, &settings.dev_user_password),
     ]
     .into_iter()
     .filter(|(_, value)| value.is_none())
@@ -157,6 +175,14 @@ pub fn append_missing_secrets(
     .collect();
     if missing.is_empty() {
         return Ok(missing);
+    }
+    // The password's account, written out so the file says whom it belongs to.
+    let email_unset = settings
+        .vars
+        .get(var::DEV_USER_EMAIL)
+        .is_none_or(str::is_empty);
+    if missing.contains(&var::DEV_USER_PASSWORD) && email_unset {
+        missing.push(var::DEV_USER_EMAIL);
     }
     let mut text = std::fs::read(path)?;
     if !text.is_empty() && !text.ends_with(b"\n") {
@@ -166,7 +192,12 @@ pub fn append_missing_secrets(
         b"# Added by authplane-dev: the stack needs these secrets and they were not set.\n",
     );
     for name in &missing {
-        text.extend_from_slice(format!("{name}={}\n", generate_secret(40)).as_bytes());
+        let value = if *name == var::DEV_USER_EMAIL {
+            dotenv_value(&settings.dev_user_email)
+        } else {
+            generate_secret(40)
+        };
+        text.extend_from_slice(format!("{name}={value}\n").as_bytes());
     }
     crate::private_files::write_private_file(path, &text)?;
     Ok(missing)

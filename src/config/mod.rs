@@ -33,6 +33,8 @@ pub mod default {
     pub const MCP_PATH: &str = "/mcp";
     pub const PORT: u16 = 8080;
     pub const SCOPES: &str = "mcp:echo";
+    /// The local dev user's email (`.test` is reserved: it never names a real mailbox).
+    pub const DEV_USER_EMAIL: &str = "dev@localhost.test";
     pub const RESOURCE_SLUG: &str = "demo-mcp";
     pub const IMAGE: &str = "authplane/authserver:latest";
     pub const CONTAINER: &str = "authplane-dev-authserver";
@@ -288,6 +290,10 @@ pub struct Settings {
     pub admin_address: String,
     pub admin_api_key: Option<String>,
     pub session_secret: Option<String>,
+    /// The local dev user who signs in at the AS's login page (`AUTHPLANE_DEV_USER_EMAIL`).
+    pub dev_user_email: String,
+    /// Their password (`AUTHPLANE_DEV_USER_PASSWORD`, a secret; `up` generates it).
+    pub dev_user_password: Option<String>,
     /// Where the echo server's SDK discovers metadata (`AUTHPLANE_ISSUER`).
     pub sdk_issuer: String,
     pub base_url: String,
@@ -502,6 +508,11 @@ impl Settings {
             echo_dpop,
             admin_api_key: vars.non_empty(var::ADMIN_API_KEY).map(str::to_owned),
             session_secret: vars.non_empty(var::SESSION_SECRET).map(str::to_owned),
+            dev_user_email: vars
+                .non_empty(var::DEV_USER_EMAIL)
+                .unwrap_or(default::DEV_USER_EMAIL)
+                .to_owned(),
+            dev_user_password: vars.non_empty(var::DEV_USER_PASSWORD).map(str::to_owned),
             server_issuer,
             server_address,
             admin_address,

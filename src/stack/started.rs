@@ -18,6 +18,7 @@ use crate::config::{Settings, var};
 const SECRET_VARIABLES: &[&str] = &[
     var::ADMIN_API_KEY,
     var::SESSION_SECRET,
+    var::DEV_USER_PASSWORD,
     "AUTHPLANE_CLIENT_SECRET_PEPPER",
 ];
 
@@ -42,7 +43,12 @@ pub fn inputs(settings: &Settings, component: Component, image: Option<&str>) ->
         .child_env()
         .into_iter()
         .filter(|(name, _)| match component {
-            Component::Authserver => crate::config::read_by_authserver(name),
+            // The embedded server also reads the dev user (it creates it at startup).
+            Component::Authserver => {
+                crate::config::read_by_authserver(name)
+                    || (image.is_none()
+                        && (name == var::DEV_USER_EMAIL || name == var::DEV_USER_PASSWORD))
+            }
             Component::Echo => ECHO_VARIABLES.contains(&name.as_str()),
         })
         .map(|(name, value)| {

@@ -147,7 +147,7 @@ pub fn view(c: &Client) -> Value {
         "registration_source": c.registration_source,
         "agent": c.agent,
         "agent_description": c.agent_description,
-        "cimd_url": "",
+        "cimd_url": if c.registration_source == "cimd" { c.id.as_str() } else { "" },
         "issued_at": c.issued_at,
         "updated_at": c.updated_at,
     })
