@@ -186,11 +186,8 @@ fn stack_up() -> (Stack, Value) {
     // User access tokens that expire two seconds after they are issued: the SDK refreshes when
     // its token's expires_in has passed, so the refresh is the real one, not a forced one.
     stack.set_in_env_file("AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY", "2s");
-    stack.set_in_env_file("AUTHPLANE_DEV_USER_EMAIL", "dev@localhost.test");
-    stack.set_in_env_file(
-        "AUTHPLANE_DEV_USER_PASSWORD",
-        &authplane_dev::config::generate_secret(24),
-    );
+    // `up` creates the dev user and appends its credentials to .env: the browser logs in
+    // with what a newcomer finds there.
     let (code, doc) = stack.json(&["up"]);
     assert_eq!(code, 0, "{doc:#}");
     // The README's path: `verify` registers the echo server's resource on the AS (which `up`
