@@ -185,21 +185,22 @@ class Pages:
         }
         self.shot("consent")
 
-    def refused_consent(self, callback: Callback) -> None:
-        """Approve with the CSRF token removed: refused, and nothing reaches the client."""
+    def refused_consent(self, callback: Callback, how: str, *, csrf: str | None) -> None:
+        """Approve with the CSRF token removed (csrf=None) or replaced: refused, and nothing
+        reaches the client."""
         d = self.driver
-        form = form_posting_to(d, "/consent")
-        remove_input(d, form, "csrf_token")
+        form = wait_for_form(d, "/consent")
+        if csrf is None:
+            remove_input(d, form, "csrf_token")
+        else:
+            set_input(d, form, "csrf_token", csrf)
         submit(d, button_matching(form, APPROVE))
         status = page_status(d)
-        assert 400 <= status < 500, f"consent without CSRF token: answered {status}"
-        assert callback.nothing_arrived(), "consent without a CSRF token reached the client"
-        assert not urlparse(d.current_url).path.endswith("/callback")
-        self.seen["consent without csrf_token"] = {
-            "status": status,
-            "page": visible_text(d)[:200],
-        }
-        self.shot("consent-no-csrf")
+        assert 400 <= status < 500, f"consent {how}: answered {status}"
+        assert callback.nothing_arrived(), f"consent {how} reached the client"
+        assert path_of(d) != "/callback", d.current_url
+        self.seen[f"consent {how}"] = {"status": status, "page": visible_text(d)[:200]}
+        self.shot(f"consent-{how.replace(' ', '-')}")
 
 
 def run(cfg: dict[str, str]) -> dict[str, object]:
@@ -222,7 +223,9 @@ def run(cfg: dict[str, str]) -> dict[str, object]:
         form = fill_login(driver, cfg["email"], cfg["password"])
         submit(driver, submit_buttons(form)[0])
         pages.check_consent_page()
-        pages.refused_consent(callback)
+        pages.refused_consent(callback, "without csrf_token", csrf=None)
+        driver.get(first.url)
+        pages.refused_consent(callback, "with a forged csrf_token", csrf="forged" + "0" * 40)
 
         log("deny")
         denied = Authorization(meta, client_id, cfg, callback.redirect_uri)
