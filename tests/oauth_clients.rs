@@ -262,8 +262,8 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
         registered,
         "POST /oauth/token 200 authorization_code",
     );
-    let first_call = position(&trail, exchanged, "POST /mcp 200");
-    let refreshed = position(&trail, first_call, "POST /oauth/token 200 refresh_token");
+    let retried = position(&trail, exchanged, "POST /mcp 200");
+    let refreshed = position(&trail, retried, "POST /oauth/token 200 refresh_token");
     position(&trail, refreshed, "POST /mcp 200");
     // One login and consent: the refresh needed no second trip through the browser, and no MCP
     // request after the first was refused.
@@ -273,15 +273,21 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
         1,
         "{trail:#?}"
     );
-    // The authorization request carried what the 2025-06-18 spec requires of it.
+    // The authorization request carried what the 2025-06-18 spec requires of it: PKCE S256 and
+    // the echo server's resource, taken from its Protected Resource Metadata.
     let request = doc["authorization_requests"][0]
         .as_str()
         .unwrap_or_default();
+    let resource = config["mcp_url"]
+        .as_str()
+        .unwrap()
+        .replace(':', "%3A")
+        .replace('/', "%2F");
     for param in [
-        "code_challenge_method=S256",
-        "resource=http%3A%2F%2Flocalhost",
+        "code_challenge_method=S256".to_owned(),
+        format!("resource={resource}&"),
     ] {
-        assert!(request.contains(param), "{param} missing from {request}");
+        assert!(request.contains(&param), "{param} missing from {request}");
     }
     assert_eq!(
         doc["authorization_responses"][0],
