@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support_stack::skip::{REQUIRE_BROWSER, REQUIRE_PYTHON, skip};
-use support_stack::{Stack, str_of, wait_until};
+use support_stack::{Stack, python, str_of, wait_until};
 
 /// How long one script may run: a browser session and a few pages take seconds; this only
 /// bounds a hang.
@@ -242,7 +242,30 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
     let Some(browser) = browser() else { return };
     let (stack, config) = stack_up();
     let doc = run_script(&browser, &stack, "sdk_oauth_flow.py", config.clone());
-    let trail = trail(&doc);
+    assert_whole_flow(&stack, &config, &doc);
+}
+
+#[test]
+fn the_official_mcp_python_sdk_reaches_a_fastmcp_server_behind_the_embedded_as() {
+    // Client and server both written elsewhere: the seed's kind of server (FastMCP with
+    // Authplane's adapter, which verifies the user tokens with the Python SDK) in front, the
+    // embedded AS behind, the MCP SDK's OAuth client finding its way through.
+    let Some(browser) = browser() else { return };
+    let (stack, mut config) = stack_up();
+    let server = python::start(&browser.python, "seed_server.py", &stack);
+    // As for the echo server, verify registers the server's resource on the AS.
+    let (code, doc) = stack.json(&["verify", "--mcp-url", &server.url, "--no-probes"]);
+    assert_eq!(code, 0, "{doc:#}");
+    config["mcp_url"] = json!(server.url);
+    let doc = run_script(&browser, &stack, "sdk_oauth_flow.py", config.clone());
+    assert_whole_flow(&stack, &config, &doc);
+}
+
+/// Everything sdk_oauth_flow.py reports about one run against `config["mcp_url"]`, checked: the
+/// SDK's HTTP exchanges in order, one trip through the browser, the registered client on the
+/// admin API, the tool's answers and the tokens (rotated, one user, client and audience).
+fn assert_whole_flow(stack: &Stack, config: &Value, doc: &Value) {
+    let trail = trail(doc);
 
     // The spec's discovery and registration, in order, by the SDK itself: the unauthenticated
     // request's 401, Protected Resource Metadata, AS metadata, dynamic registration, then the
@@ -308,7 +331,7 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
     assert!(!client_id.is_empty(), "{doc:#}");
     assert_eq!(client["token_endpoint_auth_method"], "none", "{doc:#}");
     assert_eq!(client["client_secret_issued"], false, "{doc:#}");
-    let (status, stored) = admin_get(&stack, &format!("/admin/clients/{client_id}"));
+    let (status, stored) = admin_get(stack, &format!("/admin/clients/{client_id}"));
     assert_eq!(status, 200, "{stored:#}");
     assert_eq!(stored["name"], client["client_name"], "{stored:#}");
     assert_eq!(
@@ -335,7 +358,7 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
     }
     // The refresh came from the SDK noticing its token's expires_in had passed.
     assert_eq!(before["expires_in"], 2, "{doc:#}");
-    assert!(str_of(&doc, "refresh").starts_with("waited out"), "{doc:#}");
+    assert!(str_of(doc, "refresh").starts_with("waited out"), "{doc:#}");
     for t in tokens {
         let claims = &t["claims"];
         assert_eq!(claims["client_id"], client_id, "{t:#}");
@@ -345,7 +368,7 @@ fn the_official_mcp_python_sdk_registers_logs_in_calls_the_tool_and_refreshes() 
         assert_eq!(claims["sub"], before["claims"]["sub"], "{t:#}");
     }
     // `sub` is the dev user the browser logged in as.
-    let (status, users) = admin_get(&stack, "/admin/users");
+    let (status, users) = admin_get(stack, "/admin/users");
     assert_eq!(status, 200, "{users:#}");
     let dev = users
         .as_array()
