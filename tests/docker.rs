@@ -353,6 +353,8 @@ fn up_verify_status_clean_with_the_docker_backend() {
         "docker",
         "{doc:#}"
     );
+    // The container does not read AUTHPLANE_DEV_USER_*: up made the user through the admin API.
+    assert_eq!(step(&doc, "dev user")["detail"]["created"], true, "{doc:#}");
 
     let c = container(&docker, &name).expect("container exists");
     assert_eq!(c.state.unwrap().running, Some(true));
@@ -418,6 +420,11 @@ fn up_verify_status_clean_with_the_docker_backend() {
         jwks_kid(stack.ports.public),
         kid,
         "the signing key survived clean"
+    );
+    assert_eq!(
+        step(&doc, "dev user")["detail"]["created"],
+        false,
+        "{doc:#}"
     );
 
     let (code, doc) = stack.json(&["--as", "docker", "clean", "--all"]);

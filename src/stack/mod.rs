@@ -14,6 +14,7 @@
 //! [`Run::pull_progress`]).
 
 pub mod backend;
+pub mod dev_user;
 pub mod docker;
 pub mod echo_client;
 pub mod external;
@@ -106,6 +107,10 @@ pub async fn ensure_up(
     };
     if as_result.is_up() {
         backend::record(&settings.run_dir, backend)?;
+        // The container does not read AUTHPLANE_DEV_USER_*: make the user through its API.
+        if backend == AsBackend::Docker {
+            dev_user::ensure_via_admin(settings, run).await;
+        }
     }
     if !with_echo {
         return Ok(as_result.is_up());
