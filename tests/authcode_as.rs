@@ -146,6 +146,22 @@ async fn a_public_client_gets_a_user_token_the_echo_server_accepts_and_refresh_r
 
     // The real SDK verifier accepts it.
     assert_eq!(echo_call(&echo, &access).await, Ok("hello user".to_owned()));
+    // The admin API lists it as the user's token.
+    let user = user_id(&s, EMAIL).await;
+    let listed: Value = s
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/tokens?user_id={user}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["tokens"][0]["type"], "authorization_code");
+    assert_eq!(listed["tokens"][0]["jti"], claims["jti"]);
 
     // The code works once: a replay is refused and revokes what the code produced.
     let (status, body) = token(&s.public_url, &exchange).await;

@@ -28,6 +28,7 @@ pub mod as_var {
     pub const CIMD_REQUIRE_HTTPS: &str = "AUTHPLANE_CIMD_REQUIRE_HTTPS";
     pub const CIMD_ALLOW_PRIVATE_ADDRESSES: &str = "AUTHPLANE_CIMD_ALLOW_PRIVATE_ADDRESSES";
     pub const OAUTH_REQUIRE_SCOPE: &str = "AUTHPLANE_OAUTH_REQUIRE_SCOPE";
+    pub const SERVER_ALLOWED_ORIGINS: &str = "AUTHPLANE_SERVER_ALLOWED_ORIGINS";
     pub const DCR_DEFAULT_TOKEN_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY";
     pub const DCR_DEFAULT_REFRESH_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY";
 }
@@ -135,6 +136,8 @@ pub struct AsConfig {
     pub user_token_expiry: Duration,
     /// Lifetime of refresh tokens (`AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY`, 168h).
     pub refresh_token_expiry: Duration,
+    /// Origins a browser client may call the public listener from (CORS).
+    pub allowed_origins: Vec<String>,
     /// The local dev user to put in place at startup (`AUTHPLANE_DEV_USER_EMAIL` and
     /// `AUTHPLANE_DEV_USER_PASSWORD`, both set).
     pub dev_user: Option<(String, String)>,
@@ -240,6 +243,7 @@ impl AsConfig {
                 Duration::from_hours(168),
             ),
             dev_user: secret(var::DEV_USER_EMAIL).zip(secret(var::DEV_USER_PASSWORD)),
+            allowed_origins: super::cors::parse(vars.get(as_var::SERVER_ALLOWED_ORIGINS)),
             bind_all_interfaces: false,
         }
     }

@@ -46,12 +46,17 @@ pub async fn show(State(state): State<AppState>, request: Request) -> Response {
         );
     }
     let headers = request.headers();
-    if session::signed_in_user(&state.session, headers).is_none() {
+    let Some(user) = session::signed_in_user(&state.session, headers) else {
         let here = uri.path_and_query().map_or("/consent", |p| p.as_str());
         let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
         return see_other(&format!("/login?redirect={back}"));
-    }
-    let Some(pending) = state.flows.awaiting(session_id, now()) else {
+    };
+    // Only the user who started the request may answer it.
+    let Some(pending) = state
+        .flows
+        .awaiting(session_id, now())
+        .filter(|p| p.user_id == user)
+    else {
         return invalid_session();
     };
     let (client_name, resource) = state.store.read(|d| {

@@ -49,6 +49,8 @@ pub struct Mint<'a> {
     pub lifetime_secs: i64,
     /// The DPoP key thumbprint the token is bound to.
     pub jkt: Option<&'a str>,
+    /// The user of a user token (`None` for machine tokens).
+    pub user_id: Option<&'a str>,
 }
 
 /// A signed token.
@@ -86,6 +88,7 @@ pub fn mint(state: &AppState, m: &Mint<'_>) -> Result<Minted, OAuthError> {
         scope: m.scope.to_owned(),
         issued_at: iat,
         expires_at: exp,
+        user_id: m.user_id.map(str::to_owned),
     };
     // An issuance record is bookkeeping (it makes deleting a client with live tokens a 409);
     // syncing it to disk on every token tripled the token endpoint's time.
@@ -155,6 +158,7 @@ mod tests {
             scope: String::new(),
             issued_at: 0,
             expires_at,
+            user_id: None,
         };
         let mut v = vec![
             issuance("a", Some("r1"), 5),

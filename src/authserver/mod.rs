@@ -44,6 +44,7 @@ pub mod cimd;
 pub mod client_auth;
 pub mod config;
 pub mod consent;
+pub mod cors;
 pub mod dpop;
 pub mod flows;
 pub mod form;
@@ -324,7 +325,13 @@ async fn public_guard(State(state): State<AppState>, request: Request, next: Nex
     {
         return finish_response(&state, &seen, problem::slow_down());
     }
-    let response = next.run(request).await;
+    let allowed = &state.config.allowed_origins;
+    if let Some(answer) = cors::preflight(allowed, request.method(), request.headers()) {
+        return finish_response(&state, &seen, answer);
+    }
+    let origin = cors::allowed_origin(allowed, request.headers()).cloned();
+    let mut response = next.run(request).await;
+    cors::decorate(origin, &mut response);
     finish_response(&state, &seen, response)
 }
 

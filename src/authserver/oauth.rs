@@ -1,5 +1,6 @@
-//! `POST /oauth/token` for the `client_credentials` grant, row by row as authserver 0.2.2 decides
-//! it (§2.4): form → grant type → feature switch → client authentication → client status → client
+//! `POST /oauth/token`: the form, then the grant type — `authorization_code` and `refresh_token`
+//! go to [`super::user_grants`]; `client_credentials` is decided here, row by row as authserver
+//! 0.2.2 decides it (§2.4): form → grant type → feature switch → client authentication → client status → client
 //! grants → resource → scope → DPoP proof (when enabled and sent; see [`super::dpop`]) → mint.
 //! Tokens are RFC 9068 JWTs signed with the server key, bound to the proof key (`cnf.jkt`,
 //! `token_type: DPoP`) when a proof was sent; every mint is recorded as an issuance (which pins
@@ -249,6 +250,7 @@ fn mint(
             scope: &scope,
             lifetime_secs: lifetime,
             jkt,
+            user_id: None,
         },
     )?;
     let mut body = json!({

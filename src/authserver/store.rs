@@ -108,6 +108,9 @@ pub struct Issuance {
     pub scope: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The signed-in user a user (authorization-code) token was minted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// A revoked access token (`POST /oauth/revoke`, `DELETE /admin/tokens/{jti}`), kept until the
@@ -410,6 +413,7 @@ mod tests {
                     scope: String::new(),
                     issued_at: 1,
                     expires_at: 2,
+                    user_id: None,
                 });
                 Ok::<_, ()>(())
             })

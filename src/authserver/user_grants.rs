@@ -141,6 +141,7 @@ fn issue_pair(
             scope,
             lifetime_secs: lifetime,
             jkt,
+            user_id: Some(&family.user_id),
         },
     )?;
     let refresh = with_refresh.then(|| keys::random_id(32));

@@ -1,5 +1,6 @@
 //! `/admin/tokens` (§3.4): the live access tokens, and revoking one by `jti`, in upstream's
-//! shapes. Every token here is a `client_credentials` machine token; the list holds the ones
+//! shapes. A token is a `client_credentials` machine token or an `authorization_code` user token
+//! (also minted by a refresh); the list holds the ones
 //! neither expired nor revoked, newest first, as `{"tokens":[…],"total":N}`.
 
 use axum::extract::{Path, RawQuery, State};
@@ -41,7 +42,7 @@ fn view(data: &Data, i: &Issuance) -> Value {
         .map_or("", |r| r.uri.as_str());
     json!({
         "jti": i.jti,
-        "type": "client_credentials",
+        "type": if i.user_id.is_some() { "authorization_code" } else { "client_credentials" },
         "client_id": i.client_id,
         "scope": i.scope,
         "resource": resource,
@@ -69,14 +70,15 @@ pub async fn list(
     };
     let offset = usize::try_from(atoi(value("offset")).max(0)).unwrap_or(0);
     let client_id = value("client_id");
-    // A user filter selects user (authorization-code) tokens, which this server never issues.
-    let by_user = value("user_id").is_some();
+    // A user filter selects that user's (authorization-code) tokens.
+    let user_id = value("user_id");
     let now = now();
     let body = state.store.read(|data| {
         let mut live: Vec<&Issuance> = data
             .issuances
             .iter()
-            .filter(|i| !by_user && i.expires_at > now && !data.is_revoked(&i.jti))
+            .filter(|i| i.expires_at > now && !data.is_revoked(&i.jti))
+            .filter(|i| user_id.is_none_or(|u| i.user_id.as_deref() == Some(u)))
             .filter(|i| client_id.is_none_or(|c| i.client_id == c))
             .collect();
         // Newest first; the later mint of the same second first (it was recorded later).
