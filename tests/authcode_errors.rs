@@ -729,3 +729,38 @@ async fn admin_users_create_list_conflict_and_delete() {
     let (status, _, body) = json_of(r).await;
     support_as::assert_admin_error(status, &body, 404, "user not found");
 }
+
+#[tokio::test]
+async fn the_dcr_mode_closes_or_narrows_registration() {
+    let dir = tmp();
+    let s = AuthServer::start(dir.path(), &[("AUTHPLANE_DCR_MODE", "admin_only")]);
+    let (status, body) = register(&s, r#"{"client_name":"x","redirect_uris":[]}"#).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("access_denied"))
+    );
+    assert_eq!(body["error_description"], "registration is disabled");
+    drop(s);
+    let dir = tmp();
+    let s = AuthServer::start(
+        dir.path(),
+        &[
+            ("AUTHPLANE_DCR_MODE", "approved_redirects"),
+            ("AUTHPLANE_DCR_APPROVED_REDIRECTS", "https://app.example/cb"),
+        ],
+    );
+    let ok = json!({"client_name": "x", "redirect_uris": ["https://app.example/cb"]});
+    assert_eq!(register(&s, &ok.to_string()).await.0, 201);
+    let other = json!({"client_name": "x", "redirect_uris": ["https://app.example/other"]});
+    let (status, body) = register(&s, &other.to_string()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_redirect_uri"))
+    );
+    assert_eq!(body["error_description"], "redirect_uri not allowed");
+    let out = support_as::command(dir.path(), &[("AUTHPLANE_DCR_MODE", "closed")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dcr.mode must be open"));
+}

@@ -60,6 +60,10 @@ pub async fn find_client(state: &AppState, client_id: &str) -> Result<Client, St
             "client {client_id:?} is not registered (client ID metadata documents are off)"
         ));
     }
+    // A metadata document must not bypass the registration policy.
+    if state.config.dcr_mode == "admin_only" {
+        return Err("client registration is disabled (dcr.mode admin_only)".into());
+    }
     let client = fetch(state, client_id)
         .await
         .map_err(|why| format!("client metadata document {client_id:?}: {why}"))?;
@@ -225,6 +229,17 @@ async fn fetch(state: &AppState, client_id: &str) -> Result<Client, String> {
             "token_endpoint_auth_method {:?} needs a secret a metadata document cannot carry",
             client.token_endpoint_auth_method
         ));
+    }
+    if config.dcr_mode == "approved_redirects" {
+        let approved = &config.dcr_approved_redirects;
+        if let Some(uri) = client
+            .redirect_uris
+            .iter()
+            .flatten()
+            .find(|u| !approved.contains(u))
+        {
+            return Err(format!("cimd redirect_uri {uri:?} not in approved list"));
+        }
     }
     let problems = clients::problems(&client, config);
     if !problems.is_empty() {

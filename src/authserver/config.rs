@@ -29,6 +29,8 @@ pub mod as_var {
     pub const CIMD_ALLOW_PRIVATE_ADDRESSES: &str = "AUTHPLANE_CIMD_ALLOW_PRIVATE_ADDRESSES";
     pub const OAUTH_REQUIRE_SCOPE: &str = "AUTHPLANE_OAUTH_REQUIRE_SCOPE";
     pub const SERVER_ALLOWED_ORIGINS: &str = "AUTHPLANE_SERVER_ALLOWED_ORIGINS";
+    pub const DCR_MODE: &str = "AUTHPLANE_DCR_MODE";
+    pub const DCR_APPROVED_REDIRECTS: &str = "AUTHPLANE_DCR_APPROVED_REDIRECTS";
     pub const DCR_DEFAULT_TOKEN_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_TOKEN_EXPIRY";
     pub const DCR_DEFAULT_REFRESH_EXPIRY: &str = "AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY";
 }
@@ -136,6 +138,10 @@ pub struct AsConfig {
     pub user_token_expiry: Duration,
     /// Lifetime of refresh tokens (`AUTHPLANE_DCR_DEFAULT_REFRESH_EXPIRY`, 168h).
     pub refresh_token_expiry: Duration,
+    /// `open`, `approved_redirects` or `admin_only` (`AUTHPLANE_DCR_MODE`).
+    pub dcr_mode: String,
+    /// The redirect URIs `approved_redirects` accepts (exact strings).
+    pub dcr_approved_redirects: Vec<String>,
     /// Origins a browser client may call the public listener from (CORS).
     pub allowed_origins: Vec<String>,
     /// The local dev user to put in place at startup (`AUTHPLANE_DEV_USER_EMAIL` and
@@ -244,6 +250,8 @@ impl AsConfig {
             ),
             dev_user: secret(var::DEV_USER_EMAIL).zip(secret(var::DEV_USER_PASSWORD)),
             allowed_origins: super::cors::parse(vars.get(as_var::SERVER_ALLOWED_ORIGINS)),
+            dcr_mode: text(as_var::DCR_MODE, "open"),
+            dcr_approved_redirects: super::cors::parse(vars.get(as_var::DCR_APPROVED_REDIRECTS)),
             bind_all_interfaces: false,
         }
     }
@@ -323,6 +331,13 @@ impl AsConfig {
                 var::SESSION_SECRET
             )),
             _ => {}
+        }
+        if !["open", "approved_redirects", "admin_only"].contains(&self.dcr_mode.as_str()) {
+            out.push(format!(
+                "dcr.mode must be open, approved_redirects or admin_only, got {:?} (set {})",
+                self.dcr_mode,
+                as_var::DCR_MODE
+            ));
         }
         if !local && !self.cimd_require_https {
             out.push(format!(

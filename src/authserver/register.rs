@@ -40,6 +40,14 @@ pub async fn register(State(state): State<AppState>, body: Body) -> Response {
 }
 
 async fn decide(state: &AppState, body: Body) -> Result<Response, OAuthError> {
+    if state.config.dcr_mode == "admin_only" {
+        return Err(OAuthError {
+            status: StatusCode::FORBIDDEN,
+            code: "access_denied",
+            description: "registration is disabled".to_owned(),
+            cause: None,
+        });
+    }
     let invalid_json = || OAuthError::bad_request("invalid_request", "invalid JSON body");
     let bytes = axum::body::to_bytes(body, MAX_JSON_BYTES)
         .await
@@ -58,6 +66,17 @@ async fn decide(state: &AppState, body: Body) -> Result<Response, OAuthError> {
         })
         .map_err(|_| invalid_json())?;
     let (name, redirects, grants, responses, method, agent, agent_description) = request;
+    if state.config.dcr_mode == "approved_redirects"
+        && redirects
+            .iter()
+            .flatten()
+            .any(|r| !state.config.dcr_approved_redirects.contains(r))
+    {
+        return Err(OAuthError::bad_request(
+            "invalid_redirect_uri",
+            "redirect_uri not allowed",
+        ));
+    }
 
     let now = now_rfc3339();
     let issued_at = time::OffsetDateTime::now_utc().unix_timestamp();
