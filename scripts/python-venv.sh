@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds (or reuses) the Python venv tests/fastmcp.rs runs its MCP servers with (FastMCP +
-# authplane-fastmcp, the seed's kind of server), and prints its python.
+# Builds (or reuses) the Python venv of the tests, and prints its python: tests/fastmcp.rs runs its
+# MCP servers with it (FastMCP + authplane-fastmcp, the seed's kind of server), tests/oauth_clients.rs
+# the MCP SDK's OAuth client and Selenium, which drives Debian's chromium.
 #
 #   scripts/python-venv.sh            # → /…/target/python-venv/bin/python (absolute)
 #

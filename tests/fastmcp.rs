@@ -8,10 +8,10 @@ mod support_stack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
+use support_stack::python::start;
 use support_stack::skip::{REQUIRE_PYTHON, skip};
-use support_stack::{KillOnDrop, Stack, codes, finding, listening, step, str_of, wait_until};
+use support_stack::{Stack, codes, finding, step, str_of};
 
 /// The venv's python (`AUTHPLANE_DEV_PYTHON`, else `target/python-venv/bin/python`), when it has
 /// both packages; None after a loud skip.
@@ -37,50 +37,6 @@ fn python() -> Option<PathBuf> {
             ),
         );
         None
-    }
-}
-
-/// A Python MCP server of tests/python, killed on drop.
-struct PyServer {
-    _process: KillOnDrop,
-    /// `http://localhost:<port>/mcp`: what it announces as its resource.
-    url: String,
-}
-
-/// Brings the stack's AS up (the adapter discovers it at startup), then starts `script` for it
-/// on a free port and waits until it listens; panics with its log when it exits or never listens.
-fn start(python: &Path, script: &str, stack: &Stack) -> PyServer {
-    let (code, doc) = stack.json(&["up"]);
-    assert_eq!(code, 0, "{doc:#}");
-    let port = support_stack::free_port();
-    let log = stack.path(&format!("{script}.log"));
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(python)
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python")
-                .join(script),
-        )
-        .arg(format!("http://localhost:{}", stack.ports.public))
-        .arg(format!("http://localhost:{port}"))
-        .arg(port.to_string())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let mut process = KillOnDrop(child);
-    let up = wait_until(Duration::from_mins(1), || {
-        listening(port) || !process.still_running()
-    });
-    assert!(
-        up && process.still_running(),
-        "{script} did not listen on {port}:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    PyServer {
-        _process: process,
-        url: format!("http://localhost:{port}/mcp"),
     }
 }
 

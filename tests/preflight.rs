@@ -413,6 +413,7 @@ fn the_test_suites_own_switches_are_not_unknown_variables() {
         .command(&["--json", "doctor", "--offline"])
         .env("AUTHPLANE_DEV_REQUIRE_DOCKER", "1")
         .env("AUTHPLANE_DEV_REQUIRE_PYTHON", "1")
+        .env("AUTHPLANE_DEV_REQUIRE_BROWSER", "1")
         .env("AUTHPLANE_DEV_REQUIRE_DOKCER", "1")
         .output()
         .unwrap();

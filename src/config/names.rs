@@ -142,7 +142,9 @@ const TEST_SUITE_SWITCHES: &[&str] = &[
     "AUTHPLANE_DEV_REQUIRE_FAKETIME",
     "AUTHPLANE_DEV_REQUIRE_SHELLS",
     "AUTHPLANE_DEV_REQUIRE_PYTHON",
+    "AUTHPLANE_DEV_REQUIRE_BROWSER",
     "AUTHPLANE_DEV_PYTHON",
+    "AUTHPLANE_DEV_TEST_SCREENSHOTS",
 ];
 
 /// The `AUTHPLANE_*` names set in `vars` that neither authplane-dev nor the authserver reads.

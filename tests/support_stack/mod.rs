@@ -6,6 +6,7 @@
 
 pub mod leaks;
 pub mod port;
+pub mod python;
 pub mod skip;
 
 pub use port::free_port;

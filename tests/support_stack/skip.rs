@@ -17,6 +17,10 @@ pub const REQUIRE_FAKETIME: &str = "AUTHPLANE_DEV_REQUIRE_FAKETIME";
 /// venv `scripts/python-venv.sh` builds.
 pub const REQUIRE_PYTHON: &str = "AUTHPLANE_DEV_REQUIRE_PYTHON";
 
+/// The switch for the tests that drive a headless Chromium (Debian's `chromium` and
+/// `chromium-driver`) through the AS's login and consent pages.
+pub const REQUIRE_BROWSER: &str = "AUTHPLANE_DEV_REQUIRE_BROWSER";
+
 /// Records that the caller is about to skip because of `reason`: panics when `switch` is set to
 /// `1`, else writes `skipped: <reason>` to the process's stderr. Written to the stderr handle, not
 /// with `eprintln!`, which libtest captures and shows only for a failed test.
