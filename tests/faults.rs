@@ -375,7 +375,8 @@ fn an_authorization_server_that_cannot_persist_answers_500_and_verify_says_so() 
     let stack = Stack::new();
     up(&stack);
     // A real failure the AS cannot get around, even as root: its state file's path is taken by a
-    // directory, so persisting the first registration (rename onto it) fails.
+    // directory, so persisting verify's first registration (rename onto it) fails. `up` already
+    // registered the resource, so that first write is the client.
     let state = stack.path(".run/authserver/state.json");
     let _ = fs::remove_file(&state);
     fs::create_dir(&state).unwrap();
@@ -386,7 +387,7 @@ fn an_authorization_server_that_cannot_persist_answers_500_and_verify_says_so() 
     let message = str_of(f, "message");
     assert!(
         message.contains(&format!(
-            "POST http://localhost:{}/admin/resources",
+            "POST http://localhost:{}/admin/clients",
             stack.ports.admin
         )),
         "names the request: {message}"
@@ -406,7 +407,7 @@ fn an_authorization_server_that_cannot_persist_answers_500_and_verify_says_so() 
     let (log, _) = text(&out);
     assert!(
         log.lines()
-            .any(|l| l.contains("/admin/resources → 500") && l.contains("state.json")),
+            .any(|l| l.contains("/admin/clients → 500") && l.contains("state.json")),
         "{log}"
     );
 }

@@ -15,7 +15,7 @@
 //!   with a message when libfaketime is not installed, unless `AUTHPLANE_DEV_REQUIRE_FAKETIME=1`,
 //!   which .ci/run sets after installing it);
 //! - `"up": false`: no stack;
-//! - `"register": <resource>`: POSTed to the admin API after `up`;
+//! - `"register": <resource>`: replaces the resource of that slug `up` registered (admin API);
 //! - `"verify_first": true`: `verify` runs (and must pass) before the overlay is applied, so a
 //!   client is stored in `.run/client.json`;
 //! - `"patch_client": <body>`: PATCHed onto that stored client through the admin API.
@@ -171,7 +171,8 @@ fn write_env(stack: &Stack, vars: &[(String, String)]) {
 }
 
 /// One admin API request (plain HTTP/1.1), as another tool would make it; panics unless 2xx.
-fn admin(stack: &Stack, method: &str, path: &str, body: &Value) {
+/// Returns the response body.
+fn admin(stack: &Stack, method: &str, path: &str, body: &Value) -> String {
     use std::io::{Read as _, Write as _};
     let env = std::fs::read_to_string(stack.path(".env")).unwrap();
     let key = env
@@ -195,6 +196,9 @@ fn admin(stack: &Stack, method: &str, path: &str, body: &Value) {
         answer.starts_with("HTTP/1.1 20"),
         "{method} {path}: {answer}"
     );
+    answer
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned())
 }
 
 /// The id of the client `verify` stored in `.run/client.json`.
@@ -418,6 +422,24 @@ fn scenario(dir: &Path) {
         _started_as = Some(start_authserver(&stack, None));
     }
     if let Some(resource) = &setup.register {
+        // `up` registered the echo server's resource; the scenario's one takes its place.
+        let slug = resource["slug"].as_str().expect("register: a slug");
+        let existing = admin(
+            &stack,
+            "GET",
+            &format!("/admin/resources?slug={slug}"),
+            &Value::Null,
+        );
+        let id = serde_json::from_str::<Value>(&existing).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        admin(
+            &stack,
+            "DELETE",
+            &format!("/admin/resources/{id}"),
+            &Value::Null,
+        );
         admin(&stack, "POST", "/admin/resources", resource);
     }
     if setup.verify_first {

@@ -35,6 +35,16 @@ fn up_from_nothing_starts_both_and_a_second_up_changes_nothing() {
     );
     let mcp = format!("http://localhost:{}/mcp", stack.ports.echo);
     assert_eq!(first["endpoints"]["mcp_url"], mcp.as_str());
+    // The echo server's resource is on the AS, so an MCP client can ask for it right away.
+    let registered = step(&first, "resource demo-mcp")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        registered.contains(&format!("registered demo-mcp → {mcp}")),
+        "{registered}"
+    );
+    assert_eq!(stack.registered_slugs(), ["demo-mcp"]);
 
     let (code, status) = stack.json(&["status"]);
     assert_eq!(code, 0);
@@ -53,6 +63,11 @@ fn up_from_nothing_starts_both_and_a_second_up_changes_nothing() {
     }
     assert_eq!(stack.pid("authserver"), Some(as_pid));
     assert_eq!(stack.pid("echo"), Some(echo_pid));
+    let reused = step(&second, "resource demo-mcp")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reused.contains("already registered"), "{reused}");
     assert_eq!(mode(&stack.path(".run/authserver.pid")), 0o600);
     assert_eq!(mode(&stack.path(".run")), 0o700);
 }
@@ -586,4 +601,51 @@ fn a_server_that_exits_at_startup_is_as_unreachable_with_its_log() {
         stack.pid("authserver").is_none(),
         "a failed start leaves no pid file"
     );
+}
+
+#[test]
+fn up_patches_the_echo_servers_resource_back_to_the_url_it_serves() {
+    let stack = Stack::new();
+    up(&stack);
+    // Someone (another tool, an old configuration) points the resource elsewhere.
+    let env = std::fs::read_to_string(stack.path(".env")).unwrap();
+    let key = env
+        .lines()
+        .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
+        .unwrap()
+        .to_owned();
+    let admin = format!("http://localhost:{}/admin/resources", stack.ports.admin);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::new();
+        let resource: Value = http
+            .get(format!("{admin}?slug=demo-mcp"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let patched = http
+            .patch(format!("{admin}/{}", resource["id"].as_str().unwrap()))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"uri": "http://localhost:1/elsewhere"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(patched.status().is_success(), "{patched:?}");
+    });
+
+    let again = up(&stack);
+    let mcp = format!("http://localhost:{}/mcp", stack.ports.echo);
+    let summary = step(&again, "resource demo-mcp")["summary"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        summary.contains(&format!("patched demo-mcp → {mcp}")),
+        "{summary}"
+    );
+    let (code, doc) = stack.json(&["doctor"]);
+    assert_eq!(code, 0, "no drift left: {doc:#}");
 }

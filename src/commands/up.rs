@@ -59,9 +59,10 @@ async fn start(args: &UpArgs, ctx: &Context<'_>) -> anyhow::Result<Outcome> {
     }
     // Registered here, not only by `verify`: an MCP client pointed at the echo server right
     // after `up` (MCP Inspector, Claude Code) asks for this resource on authorize and would get
-    // `invalid_target` otherwise.
+    // `invalid_target` otherwise. It is the echo server's own resource, so `up` also patches it
+    // to the URL the echo server now serves (as `verify --fix` would), saying so in the step.
     let mut flow = Flow::new(settings, ctx.reporter, true, true)?;
-    if !flow.check_resource_uri(&mut run) || flow.ensure_resource(&mut run, false).await.is_none() {
+    if !flow.check_resource_uri(&mut run) || flow.ensure_resource(&mut run, true).await.is_none() {
         return Ok(run.finish());
     }
 

@@ -136,6 +136,9 @@ async fn authserver(
             run.skip(t, "skipped: the admin API did not answer");
         }
         Ok(resource) => {
+            // What the configuration checks already found wrong with the resource URI or the
+            // scope: a registration that differs from that wrong value is no drift to `--fix`.
+            let explained: Vec<Code> = run.findings().iter().map(|f| f.code).collect();
             record(
                 run,
                 "live: admin key",
@@ -146,7 +149,7 @@ async fn authserver(
                 run,
                 "live: resource",
                 "the registered resource matches (or is not registered yet)",
-                resource.map_or_else(Vec::new, |r| resource_drift(settings, &r)),
+                resource.map_or_else(Vec::new, |r| resource_drift(settings, &r, &explained)),
             );
             client_check(run, settings, &admin).await;
         }
@@ -182,10 +185,19 @@ async fn jwks_check(
     );
 }
 
-/// The registered resource against the configured URI and scope.
-fn resource_drift(settings: &Settings, resource: &crate::flow::admin::Resource) -> Vec<Finding> {
+/// The registered resource against the configured URI and scope. A configured value that the
+/// configuration checks already refused (`explained`: an `audience_mismatch` for the URI, a
+/// `scope_mismatch` for the scope) is not compared: `verify --fix` would register the wrong
+/// value, and the finding already there names the real fix.
+fn resource_drift(
+    settings: &Settings,
+    resource: &crate::flow::admin::Resource,
+    explained: &[Code],
+) -> Vec<Finding> {
     let mut findings = Vec::new();
-    if let Some(differs) = url::difference(&settings.resource_uri, &resource.uri) {
+    if explained.contains(&Code::AudienceMismatch) {
+        // The configured URI is not the server's audience; the registration may well be right.
+    } else if let Some(differs) = url::difference(&settings.resource_uri, &resource.uri) {
         findings.push(
             Finding::error(
                 Code::ResourceDrift,
@@ -199,7 +211,9 @@ fn resource_drift(settings: &Settings, resource: &crate::flow::admin::Resource) 
             .differs(differs),
         );
     }
-    if !resource.scope_names().contains(&settings.scope) {
+    if !explained.contains(&Code::ScopeMismatch)
+        && !resource.scope_names().contains(&settings.scope)
+    {
         findings.push(
             Finding::error(
                 Code::ResourceDrift,
