@@ -55,26 +55,6 @@ async fn echo_call(echo: &Echo, token: &str) -> Result<String, u16> {
     Ok(tool_text(&rpc_message(&r.text().await.unwrap())).to_owned())
 }
 
-/// Users as the admin API lists them, by email.
-async fn user_id(s: &AuthServer, email: &str) -> String {
-    let users: Value = s
-        .admin(reqwest::Method::GET, "/admin/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    users
-        .as_array()
-        .unwrap_or_else(|| panic!("{users}"))
-        .iter()
-        .find(|u| u["email"] == email)
-        .and_then(|u| u["id"].as_str())
-        .unwrap_or_else(|| panic!("{email} not in {users}"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_public_client_gets_a_user_token_the_echo_server_accepts_and_refresh_rotates() {
     let dir = tmp();
@@ -138,7 +118,7 @@ async fn a_public_client_gets_a_user_token_the_echo_server_accepts_and_refresh_r
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     let (header, claims) = decode_jwt(&access);
     assert_eq!(header["typ"], "at+jwt");
-    assert_eq!(claims["sub"], user_id(&s, EMAIL).await, "{claims}");
+    assert_eq!(claims["sub"], s.user_id(EMAIL).await, "{claims}");
     assert_eq!(claims["aud"], json!([echo.mcp_url]));
     assert_eq!(claims["client_id"], client_id.as_str());
     assert_eq!(claims["scope"], SCOPE);
@@ -147,18 +127,8 @@ async fn a_public_client_gets_a_user_token_the_echo_server_accepts_and_refresh_r
     // The real SDK verifier accepts it.
     assert_eq!(echo_call(&echo, &access).await, Ok("hello user".to_owned()));
     // The admin API lists it as the user's token.
-    let user = user_id(&s, EMAIL).await;
-    let listed: Value = s
-        .admin(
-            reqwest::Method::GET,
-            &format!("/admin/tokens?user_id={user}"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user = s.user_id(EMAIL).await;
+    let listed = s.admin_get(&format!("/admin/tokens?user_id={user}")).await;
     assert_eq!(listed["total"], 1, "{listed}");
     assert_eq!(listed["tokens"][0]["type"], "authorization_code");
     assert_eq!(listed["tokens"][0]["jti"], claims["jti"]);
@@ -173,15 +143,7 @@ async fn a_public_client_gets_a_user_token_the_echo_server_accepts_and_refresh_r
         body["error_description"],
         "authorization code has already been used"
     );
-    let (status, body) = token(
-        &s.public_url,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-            ("client_id", client_id.as_str()),
-        ],
-    )
-    .await;
+    let (status, body) = authcode::refresh(&s.public_url, &refresh, &client_id).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["error_description"],

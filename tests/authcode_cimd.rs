@@ -8,11 +8,9 @@ mod support_as;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use support_as::authcode::{
-    self, Browser, REDIRECT, authorize_url, pkce, query_param, token, walk,
-};
+use support_as::authcode::{self, Browser, REDIRECT, authorize_url, pkce, query_param, walk};
 use support_as::{AuthServer, decode_jwt, tmp};
 
 const RESOURCE: &str = "http://localhost:8080/mcp";
@@ -47,7 +45,9 @@ async fn document_server() -> String {
     base
 }
 
-async fn page_title(url: &str) -> (u16, String) {
+/// The authorize page `client_id` gets for the demo resource and scope: status and HTML.
+async fn authorize_page(s: &AuthServer, client_id: &str, challenge: &str) -> (u16, String) {
+    let url = authorize_url(&s.public_url, client_id, challenge, RESOURCE, SCOPE);
     let r = AuthServer::http().get(url).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -66,29 +66,12 @@ async fn a_metadata_document_client_runs_the_whole_flow_under_the_localhost_rela
     let url = authorize_url(&s.public_url, &client_id, &challenge, RESOURCE, SCOPE);
     let back = walk(&Browser::new(), &s.public_url, &url, "allow").await;
     let code = query_param(&back, "code").expect("code");
-    let (status, body) = token(
-        &s.public_url,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, body) = authcode::exchange_code(&s.public_url, &code, &client_id, &verifier).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = decode_jwt(body["access_token"].as_str().unwrap());
     assert_eq!(claims["client_id"], client_id.as_str());
     // Registered under its URL, as a CIMD client.
-    let clients: Value = s
-        .admin(reqwest::Method::GET, "/admin/clients?source=cimd")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let clients = s.admin_get("/admin/clients?source=cimd").await;
     assert_eq!(clients[0]["id"], client_id.as_str(), "{clients}");
     assert_eq!(clients[0]["cimd_url"], client_id.as_str());
     assert_eq!(clients[0]["name"], "Metadata App");
@@ -100,14 +83,7 @@ async fn a_metadata_document_client_runs_the_whole_flow_under_the_localhost_rela
         ("/missing.json", "HTTP 404"),
     ] {
         let id = format!("{base}{path}");
-        let (status, html) = page_title(&authorize_url(
-            &s.public_url,
-            &id,
-            &challenge,
-            RESOURCE,
-            SCOPE,
-        ))
-        .await;
+        let (status, html) = authorize_page(&s, &id, &challenge).await;
         assert_eq!(status, 400, "{path}");
         assert!(html.contains("Invalid Client"), "{html}");
         s.wait_for_log(why);
@@ -122,14 +98,7 @@ async fn without_the_relaxations_an_http_or_loopback_document_is_refused() {
     s.create_resource("demo", RESOURCE, &[SCOPE]).await;
     let (_, challenge) = pkce();
     let id = format!("{base}/good.json");
-    let (status, html) = page_title(&authorize_url(
-        &s.public_url,
-        &id,
-        &challenge,
-        RESOURCE,
-        SCOPE,
-    ))
-    .await;
+    let (status, html) = authorize_page(&s, &id, &challenge).await;
     assert_eq!(status, 400);
     assert!(html.contains("Invalid Client"));
     s.wait_for_log("HTTPS required, got http");
@@ -139,14 +108,7 @@ async fn without_the_relaxations_an_http_or_loopback_document_is_refused() {
     let dir = tmp();
     let s = AuthServer::start(dir.path(), &[("AUTHPLANE_CIMD_REQUIRE_HTTPS", "false")]);
     s.create_resource("demo", RESOURCE, &[SCOPE]).await;
-    let (status, _) = page_title(&authorize_url(
-        &s.public_url,
-        &id,
-        &challenge,
-        RESOURCE,
-        SCOPE,
-    ))
-    .await;
+    let (status, _) = authorize_page(&s, &id, &challenge).await;
     assert_eq!(status, 400);
     s.wait_for_log("loopback address rejected");
 }

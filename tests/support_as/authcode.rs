@@ -266,3 +266,30 @@ pub async fn token(public_url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// Exchanges `code` (issued for `REDIRECT`) as the public client `client_id` with its PKCE verifier.
+pub async fn exchange_code(
+    public_url: &str,
+    code: &str,
+    client_id: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id),
+        ("code_verifier", verifier),
+    ];
+    token(public_url, &form).await
+}
+
+/// Presents `refresh_token` as the public client `client_id`.
+pub async fn refresh(public_url: &str, refresh_token: &str, client_id: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", client_id),
+    ];
+    token(public_url, &form).await
+}

@@ -186,6 +186,30 @@ impl AuthServer {
             .bearer_auth(&self.admin_key)
     }
 
+    /// The JSON an admin `GET path` answers (whatever its status).
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} JSON: {e}"))
+    }
+
+    /// The id of the user with `email`, as the admin API lists users.
+    pub async fn user_id(&self, email: &str) -> String {
+        let users = self.admin_get("/admin/users").await;
+        users
+            .as_array()
+            .unwrap_or_else(|| panic!("{users}"))
+            .iter()
+            .find(|u| u["email"] == email)
+            .and_then(|u| u["id"].as_str())
+            .unwrap_or_else(|| panic!("{email} not in {users}"))
+            .to_owned()
+    }
+
     /// Registers a mint resource; returns the ResourceView.
     pub async fn create_resource(&self, slug: &str, uri: &str, scopes: &[&str]) -> Value {
         let scopes: Vec<Value> = scopes.iter().map(|s| json!({"name": s})).collect();
