@@ -608,24 +608,11 @@ fn up_patches_the_echo_servers_resource_back_to_the_url_it_serves() {
     let stack = Stack::new();
     up(&stack);
     // Someone (another tool, an old configuration) points the resource elsewhere.
-    let env = std::fs::read_to_string(stack.path(".env")).unwrap();
-    let key = env
-        .lines()
-        .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
-        .unwrap()
-        .to_owned();
+    let key = stack.admin_key();
     let admin = format!("http://localhost:{}/admin/resources", stack.ports.admin);
+    let resource = stack.admin_get("/admin/resources?slug=demo-mcp");
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let http = reqwest::Client::new();
-        let resource: Value = http
-            .get(format!("{admin}?slug=demo-mcp"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         let patched = http
             .patch(format!("{admin}/{}", resource["id"].as_str().unwrap()))
             .bearer_auth(&key)

@@ -843,16 +843,7 @@ async fn every_advertised_url_answers() {
     assert_eq!(urls.len(), 7, "issuer and six URLs: {urls:?}");
     let token = s.mint(&id, &secret, SCOPE, RESOURCE).await;
     let redirect = "http://127.0.0.1:8765/callback";
-    let registered: Value = AuthServer::http()
-        .post(format!("{}/oauth/register", s.public_url))
-        .json(&json!({"client_name": "probe", "redirect_uris": [redirect]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let public_client = registered["client_id"].as_str().unwrap().to_owned();
+    let public_client = support_as::authcode::register_public_client(&s.public_url, redirect).await;
     for (name, url) in urls {
         let http = AuthServer::http();
         let (request, expected) = match name {

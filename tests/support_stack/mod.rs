@@ -155,31 +155,41 @@ impl Stack {
         (out.status.code().unwrap_or(-1), value)
     }
 
-    /// The slugs of every resource registered on the stack's AS (`GET /admin/resources` with the
-    /// admin key of its `.env`), sorted.
-    pub fn registered_slugs(&self) -> Vec<String> {
+    /// The admin API key the stack's `.env` holds.
+    pub fn admin_key(&self) -> String {
         let text = std::fs::read_to_string(self.path(".env")).unwrap();
-        let key = text
-            .lines()
+        text.lines()
             .find_map(|l| l.strip_prefix("AUTHPLANE_ADMIN_API_KEY="))
             .expect("an admin key in .env")
             .trim_matches('"')
-            .to_owned();
-        let url = format!("http://localhost:{}/admin/resources", self.ports.admin);
-        let list: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            .to_owned()
+    }
+
+    /// The JSON the stack's AS admin API answers to `GET path`, with the `.env`'s admin key.
+    /// Not for use inside a tokio runtime (it runs its own).
+    pub fn admin_get(&self, path: &str) -> Value {
+        let key = self.admin_key();
+        let url = format!("http://localhost:{}{path}", self.ports.admin);
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
             reqwest::Client::new()
                 .get(&url)
                 .bearer_auth(&key)
                 .send()
                 .await
-                .unwrap()
+                .unwrap_or_else(|e| panic!("GET {url}: {e}"))
                 .json()
                 .await
-                .unwrap()
-        });
+                .unwrap_or_else(|e| panic!("GET {url} JSON: {e}"))
+        })
+    }
+
+    /// The slugs of every resource registered on the stack's AS (`GET /admin/resources` with the
+    /// admin key of its `.env`), sorted.
+    pub fn registered_slugs(&self) -> Vec<String> {
+        let list = self.admin_get("/admin/resources");
         let mut slugs: Vec<String> = list
             .as_array()
-            .unwrap_or_else(|| panic!("{url}: {list}"))
+            .unwrap_or_else(|| panic!("/admin/resources: {list}"))
             .iter()
             .map(|r| r["slug"].as_str().unwrap().to_owned())
             .collect();
