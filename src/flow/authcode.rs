@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::flow::{Exchange, FlowError, parse_json, send};
+use crate::flow::{Exchange, FlowError, parse_json, send, token_answer};
 
 /// A PKCE pair: the verifier kept by the client, the S256 challenge sent on the authorize request.
 #[derive(Debug, Clone)]
@@ -257,14 +257,7 @@ async fn post_token(
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(shown);
     let response = send(http.post(url).form(form), exchange).await?;
-    if response.status != 200 {
-        return Err(FlowError::status(response));
-    }
-    let tokens: UserTokens = parse_json(response.clone())?;
-    if tokens.access_token.is_empty() {
-        return Err(FlowError::malformed(response, "access_token is empty"));
-    }
-    Ok(tokens)
+    token_answer(response, |t: &UserTokens| t.access_token.as_str())
 }
 
 #[cfg(test)]

@@ -461,6 +461,22 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A token endpoint's answer: anything but 200 is the AS's refusal, and a 200 must parse as `T`
+/// and carry a non-empty access token (`access_token` reads it).
+pub(crate) fn token_answer<T: serde::de::DeserializeOwned>(
+    response: Response,
+    access_token: impl Fn(&T) -> &str,
+) -> Result<T, FlowError> {
+    if response.status != 200 {
+        return Err(FlowError::status(response));
+    }
+    let tokens: T = parse_json(response.clone())?;
+    if access_token(&tokens).is_empty() {
+        return Err(FlowError::malformed(response, "access_token is empty"));
+    }
+    Ok(tokens)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flow::dpop::DpopKey;
-use crate::flow::{Exchange, FlowError, parse_json, send};
+use crate::flow::{Exchange, FlowError, parse_json, send, token_answer};
 
 /// The parts of the AS metadata document the flow uses.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -132,14 +132,7 @@ pub async fn mint(
             }
         }
     }
-    if response.status != 200 {
-        return Err(FlowError::status(response));
-    }
-    let token: TokenResponse = parse_json(response.clone())?;
-    if token.access_token.is_empty() {
-        return Err(FlowError::malformed(response, "access_token is empty"));
-    }
-    Ok(token)
+    token_answer(response, |t: &TokenResponse| t.access_token.as_str())
 }
 
 /// The AS's clock as its HTTP `Date` header says (seconds since the epoch), from a `GET` of the

@@ -163,15 +163,7 @@ impl Flow<'_> {
             ));
             return None;
         };
-        let resource = self.settings().resource_uri.clone();
-        let result = authcode::refresh(
-            &self.http,
-            &ia.endpoints.token,
-            &ia.client_id,
-            old_refresh,
-            (!ia.omitted.resource).then_some(resource.as_str()),
-        )
-        .await;
+        let result = self.refresh(ia, old_refresh).await;
         let new = match result {
             Ok(new) => new,
             Err(err) => {
@@ -258,15 +250,7 @@ impl Flow<'_> {
     /// (`invalid_grant`); accepted, rotation is only for show.
     pub async fn replay_refresh(&self, run: &mut Run<'_>, ia: &Interactive, used: &str) {
         let t = run.start(REFRESH_STEPS[2]);
-        let resource = self.settings().resource_uri.clone();
-        let result = authcode::refresh(
-            &self.http,
-            &ia.endpoints.token,
-            &ia.client_id,
-            used,
-            (!ia.omitted.resource).then_some(resource.as_str()),
-        )
-        .await;
+        let result = self.refresh(ia, used).await;
         match result {
             Err(FlowError::Status {
                 code: Some(code),
@@ -303,6 +287,24 @@ impl Flow<'_> {
                 ));
             }
         }
+    }
+
+    /// Presents `refresh_token` as the interactive client, with the resource unless the run
+    /// leaves it out.
+    async fn refresh(
+        &self,
+        ia: &Interactive,
+        refresh_token: &str,
+    ) -> Result<UserTokens, FlowError> {
+        let resource = self.settings().resource_uri.as_str();
+        authcode::refresh(
+            &self.http,
+            &ia.endpoints.token,
+            &ia.client_id,
+            refresh_token,
+            (!ia.omitted.resource).then_some(resource),
+        )
+        .await
     }
 
     fn keep_secret(&self, tokens: &UserTokens) {
