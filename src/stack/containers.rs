@@ -42,12 +42,7 @@ pub async fn ensure_up(
                 var::DEV_TOPOLOGY,
                 var::DEV_TOPOLOGY
             );
-            run.fail(
-                timer,
-                finding.message.clone(),
-                json!({"backend": "docker", "code": finding.code}),
-            );
-            run.finding(finding);
+            super::fail_backend(run, timer, finding);
             return Ok(false);
         }
     };
@@ -78,12 +73,7 @@ pub async fn ensure_up(
         ),
         Err(reason) => {
             let finding = docker::image_finding(image, &reason);
-            run.fail(
-                timer,
-                finding.message.clone(),
-                json!({"backend": "docker", "code": finding.code}),
-            );
-            run.finding(finding);
+            super::fail_backend(run, timer, finding);
             return Ok(false);
         }
     }

@@ -48,6 +48,17 @@ pub(crate) use held_ports::preflight_ports;
 use held_ports::{held_finding, held_ports, join_ports};
 use process::PidState;
 
+/// Ends the "backend" step on a Docker finding: the step fails with the finding's message and
+/// code, and the finding is recorded.
+fn fail_backend(run: &mut Run<'_>, timer: crate::report::StepTimer, finding: Finding) {
+    run.fail(
+        timer,
+        finding.message.clone(),
+        json!({"backend": "docker", "code": finding.code}),
+    );
+    run.finding(finding);
+}
+
 /// Starts whatever is not running: the authorization server first, then (when `with_echo`) the
 /// echo MCP server, each health-waited up to `args.wait_timeout` seconds. Records a "backend"
 /// step and one step per component in `run` ("already running (pid N)" / "started (pid N) in X
@@ -98,12 +109,7 @@ pub async fn ensure_up(
             (choice.backend, choice.docker)
         }
         Err(finding) => {
-            run.fail(
-                timer,
-                finding.message.clone(),
-                json!({"backend": "docker", "code": finding.code}),
-            );
-            run.finding(finding);
+            fail_backend(run, timer, finding);
             return Ok(false);
         }
     };
